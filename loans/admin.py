@@ -1,0 +1,272 @@
+import pghistory
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django_fsm_log.admin import StateLogInline
+
+from lender.money import format_cny
+from loans import services
+from loans.models import Borrower, Installment, Loan, LoanApproval, LoanProduct, RepaymentMethod
+from loans.products import product_costliest_combination
+
+
+class LoanProductForm(forms.ModelForm):
+    allowed_methods = forms.MultipleChoiceField(
+        choices=RepaymentMethod.choices, widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    class Meta:
+        model = LoanProduct
+        fields = (
+            "code",
+            "name",
+            "kind",
+            "is_active",
+            "amount_min",
+            "amount_max",
+            "term_min_months",
+            "term_max_months",
+            "allowed_methods",
+            "annual_rate",
+            "day_count",
+            "fee_kind",
+            "fee_value",
+            "penalty_rate",
+            "grace_days",
+            "allocation_order",
+            "prepayment_rule",
+            "senior_approval_threshold",
+            "review_sla_hours",
+        )
+
+
+@admin.register(LoanProduct)
+class LoanProductAdmin(admin.ModelAdmin):
+    form = LoanProductForm
+    list_display = (
+        "name",
+        "code",
+        "kind",
+        "amount_range",
+        "term_range",
+        "rate_display",
+        "daily_rate_display",
+        "is_active",
+    )
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "code")
+    readonly_fields = ("daily_rate_display", "costliest_apr", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("code", "name", "kind", "is_active")}),
+        (
+            "Amounts and terms",
+            {"fields": ("amount_min", "amount_max", "term_min_months", "term_max_months", "allowed_methods")},
+        ),
+        (
+            "Price",
+            {
+                "fields": (
+                    "annual_rate",
+                    "daily_rate_display",
+                    "day_count",
+                    "fee_kind",
+                    "fee_value",
+                    "penalty_rate",
+                    "costliest_apr",
+                )
+            },
+        ),
+        (
+            "Servicing",
+            {
+                "fields": (
+                    "grace_days",
+                    "allocation_order",
+                    "prepayment_rule",
+                    "senior_approval_threshold",
+                    "review_sla_hours",
+                )
+            },
+        ),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="amount")
+    def amount_range(self, obj):
+        return f"{format_cny(obj.amount_min)} – {format_cny(obj.amount_max)}"
+
+    @admin.display(description="term")
+    def term_range(self, obj):
+        return f"{obj.term_min_months}–{obj.term_max_months} months"
+
+    @admin.display(description="annual rate")
+    def rate_display(self, obj):
+        return f"{obj.annual_rate * 100:.4f}%"
+
+    @admin.display(description="daily rate (equivalent)")
+    def daily_rate_display(self, obj):
+        if obj is None or obj.annual_rate is None:
+            return "-"
+        return f"{obj.daily_rate * 100:.4f}% a day ({obj.day_count}-day year)"
+
+    @admin.display(description="highest APR of any allowed combination")
+    def costliest_apr(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        worst = product_costliest_combination(obj)
+        return f"{worst.apr * 100:.2f}% ({worst.method}, {worst.term_months} months, {format_cny(worst.amount)})"
+
+    def save_model(self, request, obj, form, change):
+        with pghistory.context(user=request.user.pk):
+            super().save_model(request, obj, form, change)
+
+
+class BorrowerForm(forms.ModelForm):
+    """Identity fields are write-only: entered here, never shown back unmasked."""
+
+    new_id_number = forms.CharField(label="Resident ID number", required=False, max_length=18)
+    new_phone = forms.CharField(label="Mobile phone", required=False, max_length=20)
+
+    class Meta:
+        model = Borrower
+        fields = (
+            "kind",
+            "full_name",
+            "employment_kind",
+            "employment_years",
+            "monthly_income",
+            "monthly_obligations",
+            "school",
+            "is_key_university",
+            "degree_level",
+            "is_enrolment_verified",
+            "enrolment_verified_on",
+            "company_name",
+            "credit_code",
+            "business_years",
+            "annual_revenue",
+            "monthly_bank_inflow",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["new_id_number"].help_text = "Leave blank to keep the current number."
+            self.fields["new_phone"].help_text = "Leave blank to keep the current phone."
+        else:
+            self.fields["new_id_number"].required = True
+            self.fields["new_phone"].required = True
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            self.instance.set_identity(
+                id_number=cleaned.get("new_id_number") or None, phone=cleaned.get("new_phone") or None
+            )
+        except ValidationError as e:
+            for field, errs in e.message_dict.items():
+                self.add_error(f"new_{field}", errs)
+        if (
+            cleaned.get("new_id_number")
+            and Borrower.objects.filter(id_number_hash=self.instance.id_number_hash)
+            .exclude(pk=self.instance.pk)
+            .exists()
+        ):
+            self.add_error("new_id_number", "A borrower with this ID number already exists.")
+        return cleaned
+
+
+@admin.register(Borrower)
+class BorrowerAdmin(admin.ModelAdmin):
+    form = BorrowerForm
+    list_display = ("full_name", "kind", "masked_id_number", "masked_phone", "birth_date", "created_at")
+    list_filter = ("kind", "is_key_university", "degree_level")
+    search_fields = ("full_name", "company_name")
+    readonly_fields = ("masked_id_number", "masked_phone", "birth_date", "created_at", "updated_at")
+
+    def get_fieldsets(self, request, obj=None):
+        identity = (
+            ("new_id_number", "new_phone")
+            if obj is None
+            else ("masked_id_number", "new_id_number", "masked_phone", "new_phone", "birth_date")
+        )
+        return (
+            (None, {"fields": ("kind", "full_name", *identity)}),
+            ("Income", {"fields": ("employment_kind", "employment_years", "monthly_income", "monthly_obligations")}),
+            (
+                "Student",
+                {
+                    "fields": (
+                        "school",
+                        "is_key_university",
+                        "degree_level",
+                        "is_enrolment_verified",
+                        "enrolment_verified_on",
+                    )
+                },
+            ),
+            (
+                "Small business",
+                {"fields": ("company_name", "credit_code", "business_years", "annual_revenue", "monthly_bank_inflow")},
+            ),
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        found = services.borrower_find_by_id_number(id_number=search_term) if search_term else None
+        if found is not None:
+            queryset |= Borrower.objects.filter(pk=found.pk)
+        return queryset, may_have_duplicates
+
+    def save_model(self, request, obj, form, change):
+        with pghistory.context(user=request.user.pk):
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        messages.error(request, "Borrowers are never deleted from the admin.")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ApprovalInline(ReadOnlyInline):
+    model = LoanApproval
+    fields = ("created_at", "approver", "kind", "amount", "term_months", "approver_limit", "is_open", "note")
+    readonly_fields = fields
+
+
+class InstallmentInline(ReadOnlyInline):
+    model = Installment
+    fields = ("number", "due_date", "principal_due", "interest_due")
+    readonly_fields = fields
+
+
+@admin.register(Loan)
+class LoanAdmin(admin.ModelAdmin):
+    """Loans are read-only here: every change goes through the services (and so the audit trail)."""
+
+    list_display = ("reference", "borrower", "product", "amount", "term_months", "method", "status", "submitted_at")
+    list_filter = ("status", "product", "method")
+    search_fields = ("reference",)
+    list_select_related = ("borrower", "product")
+    inlines = (ApprovalInline, InstallmentInline, StateLogInline)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Loan._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

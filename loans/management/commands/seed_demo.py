@@ -1,0 +1,216 @@
+"""Demo data: products, one staff user per role, ~200 borrowers and applications in every
+pre-disbursement state. Deterministic with --seed; running it twice creates nothing twice."""
+
+import random
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+
+from lender import roles
+from lender.services import staff_user_create
+from loans import demo, services
+from loans.models import Borrower, BorrowerKind, DegreeLevel, EmploymentKind, Loan, LoanProduct
+
+DEMO_STAFF = [
+    # username, roles, approval limit, is_staff (Django admin access)
+    ("officer", [roles.LOAN_OFFICER], Decimal("50000.00"), False),
+    ("officer2", [roles.LOAN_OFFICER], Decimal("20000.00"), False),
+    ("credit_manager", [roles.CREDIT_MANAGER], Decimal("500000.00"), False),
+    ("collector", [roles.COLLECTOR], Decimal("0.00"), False),
+    ("collections_manager", [roles.COLLECTIONS_MANAGER], Decimal("0.00"), False),
+    ("product_admin", [roles.PRODUCT_ADMIN], Decimal("0.00"), True),
+]
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = (
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "华",
+    "慧",
+)
+SCHOOLS = [
+    ("Peking University", True),
+    ("Fudan University", True),
+    ("Wuhan University", True),
+    ("Shenzhen Polytechnic", False),
+    ("Hangzhou Normal University", False),
+    ("Chengdu University", False),
+]
+COMPANIES = ("Trading", "Catering", "Logistics", "Software", "Garments", "Hardware", "Printing", "Tea House")
+PRODUCT_FOR = {
+    BorrowerKind.INDIVIDUAL: ("consumer-installment", "revolving-line"),
+    BorrowerKind.STUDENT: ("student-micro",),
+    BorrowerKind.SMALL_BUSINESS: ("sme-credit",),
+}
+# Where each demo application ends up (all before disbursement; the money work adds loans).
+OUTCOMES = (
+    "submitted",
+    "in_review",
+    "in_review",
+    "countersign",
+    "approved",
+    "approved",
+    "rejected",
+    "withdrawn",
+    "cancelled",
+)
+
+
+class Command(BaseCommand):
+    help = "Load demo products, staff users, borrowers and applications (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument("--borrowers", type=int, default=200)
+        parser.add_argument("--quiet", action="store_true")
+
+    def handle(self, *args, seed, borrowers, quiet, **options):
+        rng = random.Random(seed)
+        products = self._products()
+        staff = self._staff()
+        created_borrowers = created_loans = 0
+        for index in range(borrowers):
+            borrower, created = self._borrower(rng, index)
+            created_borrowers += created
+            created_loans += self._application(rng, index, borrower, products, staff)
+        if not quiet:
+            self.stdout.write(
+                f"demo data: {len(products)} products, {created_borrowers} new borrowers, {created_loans} new applications"
+            )
+            self.stdout.write(f"demo users (password: {settings.DEMO_PASSWORD}):")
+            for username, user_roles, limit, _ in DEMO_STAFF:
+                self.stdout.write(f"  {username:<20} {', '.join(user_roles):<22} approval limit {limit}")
+
+    def _products(self) -> dict[str, LoanProduct]:
+        products = {}
+        for code, fields in demo.DEMO_PRODUCTS.items():
+            product = LoanProduct.objects.filter(code=code).first()
+            if product is None:  # never overwrite what an admin changed since
+                product, _ = services.product_upsert(code=code, **fields)
+            products[code] = product
+        return products
+
+    def _staff(self) -> dict[str, User]:
+        users = {}
+        for username, user_roles, limit, is_staff in DEMO_STAFF:
+            user = User.objects.filter(username=username).first() or staff_user_create(
+                username=username,
+                password=settings.DEMO_PASSWORD,
+                roles=user_roles,
+                approval_limit=limit,
+                is_staff=is_staff,
+            )
+            users[username] = user
+        return users
+
+    def _borrower(self, rng: random.Random, index: int) -> tuple[Borrower, bool]:
+        kind = (BorrowerKind.INDIVIDUAL, BorrowerKind.INDIVIDUAL, BorrowerKind.STUDENT, BorrowerKind.SMALL_BUSINESS)[
+            index % 4
+        ]
+        born = (1998, 2006) if kind == BorrowerKind.STUDENT else (1965, 2002)
+        id_number = demo.resident_id(rng, born_from=born[0], born_to=born[1])
+        phone = demo.mobile(rng)
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+        profile = {}
+        if kind == BorrowerKind.STUDENT:
+            school, key = rng.choice(SCHOOLS)
+            profile = dict(
+                school=school,
+                is_key_university=key,
+                degree_level=rng.choice(DegreeLevel.values),
+                employment_kind=EmploymentKind.STUDENT,
+                monthly_income=Decimal(rng.randrange(800, 4000)),
+            )
+        elif kind == BorrowerKind.SMALL_BUSINESS:
+            revenue = Decimal(rng.randrange(300, 20000) * 1000)
+            profile = dict(
+                company_name=f"{name}{rng.choice(COMPANIES)} Co., Ltd.",
+                credit_code=demo.credit_code(rng),
+                business_years=rng.randrange(1, 20),
+                annual_revenue=revenue,
+                monthly_bank_inflow=(revenue / 12 * Decimal(rng.randrange(60, 110)) / 100).quantize(Decimal("0.01")),
+                employment_kind=EmploymentKind.BUSINESS_OWNER,
+                employment_years=rng.randrange(1, 20),
+                monthly_income=Decimal(rng.randrange(8000, 60000)),
+                monthly_obligations=Decimal(rng.randrange(0, 8000)),
+            )
+        else:
+            profile = dict(
+                employment_kind=rng.choice([EmploymentKind.EMPLOYED] * 4 + [EmploymentKind.SELF_EMPLOYED]),
+                employment_years=rng.randrange(0, 25),
+                monthly_income=Decimal(rng.randrange(3000, 40000)),
+                monthly_obligations=Decimal(rng.randrange(0, 6000)),
+            )
+        existing = services.borrower_find_by_id_number(id_number=id_number)
+        if existing is not None:
+            return existing, False
+        return services.borrower_create(
+            by=None, kind=kind, full_name=name, id_number=id_number, phone=phone, **profile
+        ), True
+
+    def _application(self, rng, index, borrower, products, staff) -> bool:
+        product = products[rng.choice(PRODUCT_FOR[borrower.kind])]
+        outcome = OUTCOMES[index % len(OUTCOMES)]
+        method = rng.choice(product.allowed_methods)
+        term = rng.randrange(product.term_min_months, product.term_max_months + 1)
+        ceiling = min(product.amount_max, Decimal("150000.00"))
+        amount = Decimal(rng.randrange(int(product.amount_min) // 100 + 1, int(ceiling) // 100 + 1) * 100)
+        if outcome == "countersign":
+            amount = min(product.amount_max, max(amount, Decimal("60000.00")))
+            if amount <= staff["officer"].staff_profile.approval_limit:
+                outcome = "in_review"
+        purpose = rng.choice(["Home appliances", "Tuition", "Working capital", "Travel", "Renovation", "Stock"])
+        channel = rng.choice(["branch", "app", "partner"])
+        reject_reason = rng.choice(["high_debt_burden", "poor_credit_history"])
+        # Every random draw happens before this check, so a second run draws the same sequence.
+        reference = f"DEMO-{index + 1:04d}"
+        if Loan.objects.filter(reference=reference).exists():
+            return False
+        loan = services.loan_submit(
+            borrower_id=borrower.pk,
+            product_id=product.pk,
+            amount=amount,
+            term_months=term,
+            method=method,
+            purpose=purpose,
+            channel=channel,
+            reference=reference,
+            decide=False,
+        )
+        if outcome == "submitted":
+            return True
+        if outcome == "rejected":
+            services.loan_reject(loan_id=loan.pk, by=None, reason=reject_reason)
+            return True
+        services.loan_refer(loan_id=loan.pk, note="Demo: referred for manual review.")
+        if outcome == "withdrawn":
+            services.loan_withdraw(loan_id=loan.pk, note="Demo: the applicant withdrew.")
+        elif outcome == "countersign":
+            services.loan_approval_propose(
+                loan_id=loan.pk, by=staff["officer"], note="Demo: good income, above my limit."
+            )
+        elif outcome in ("approved", "cancelled"):
+            services.loan_approve(loan_id=loan.pk, by=staff["credit_manager"], note="Demo approval.")
+            if outcome == "cancelled":
+                services.loan_cancel(
+                    loan_id=loan.pk, by=staff["credit_manager"], note="Demo: the borrower declined the offer."
+                )
+        return True

@@ -1,0 +1,1 @@
+"""Models arrive with the risk work (see the issues)."""
