@@ -6,7 +6,17 @@ from django_fsm_log.admin import StateLogInline
 
 from lender.money import format_cny
 from loans import services
-from loans.models import Borrower, Installment, Loan, LoanApproval, LoanProduct, RepaymentMethod
+from loans.models import (
+    Borrower,
+    CreditLine,
+    Disbursement,
+    Installment,
+    Loan,
+    LoanApproval,
+    LoanProduct,
+    Repayment,
+    RepaymentMethod,
+)
 from loans.products import product_costliest_combination
 
 
@@ -245,7 +255,41 @@ class ApprovalInline(ReadOnlyInline):
 
 class InstallmentInline(ReadOnlyInline):
     model = Installment
-    fields = ("number", "due_date", "principal_due", "interest_due")
+    fields = (
+        "number",
+        "due_date",
+        "principal_due",
+        "interest_due",
+        "fee_due",
+        "penalty_due",
+        "principal_paid",
+        "interest_paid",
+        "fee_paid",
+        "penalty_paid",
+    )
+    readonly_fields = fields
+
+
+class DisbursementInline(ReadOnlyInline):
+    model = Disbursement
+    fields = ("disbursed_on", "gross_amount", "fee_amount", "net_amount", "apr", "disbursed_by")
+    readonly_fields = fields
+
+
+class RepaymentInline(ReadOnlyInline):
+    model = Repayment
+    fields = (
+        "external_reference",
+        "paid_on",
+        "amount",
+        "status",
+        "kind",
+        "principal_amount",
+        "interest_amount",
+        "fee_amount",
+        "penalty_amount",
+        "reversal_reason",
+    )
     readonly_fields = fields
 
 
@@ -257,7 +301,7 @@ class LoanAdmin(admin.ModelAdmin):
     list_filter = ("status", "product", "method")
     search_fields = ("reference",)
     list_select_related = ("borrower", "product")
-    inlines = (ApprovalInline, InstallmentInline, StateLogInline)
+    inlines = (ApprovalInline, DisbursementInline, InstallmentInline, RepaymentInline, StateLogInline)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Loan._meta.fields]
@@ -269,4 +313,25 @@ class LoanAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditLine)
+class CreditLineAdmin(admin.ModelAdmin):
+    """Read-only: lines change through draws, repayments and the limit services (audited)."""
+
+    list_display = ("borrower", "product", "limit", "used", "available", "status", "updated_at")
+    list_filter = ("status", "product")
+    list_select_related = ("borrower", "product")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in CreditLine._meta.fields] + ["available"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

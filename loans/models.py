@@ -345,6 +345,7 @@ class Loan(fsm.FSMModelMixin, models.Model):
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    credit_line = models.ForeignKey("CreditLine", null=True, blank=True, on_delete=models.PROTECT, related_name="draws")
 
     objects = LoanQuerySet.as_manager()
 
@@ -355,6 +356,7 @@ class Loan(fsm.FSMModelMixin, models.Model):
             ("reject_loan", "Can reject or refer applications"),
             ("disburse_loan", "Can disburse or cancel approved loans"),
             ("write_off_loan", "Can write off overdue loans"),
+            ("reverse_repayment", "Can reverse a recorded repayment"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="loan_amount_gt_0"),
@@ -434,6 +436,14 @@ class Loan(fsm.FSMModelMixin, models.Model):
     def write_off(self, *, by=None, description=None):
         pass
 
+    # Not in DESIGN.md's diagram: reversing the repayment that settled a loan (a bounced
+    # payment) must reopen it, or its balances would say "owed" while its status says "closed".
+    @fsm_log_by
+    @fsm_log_description
+    @fsm.transition(field=status, source=S.CLOSED, target=S.ACTIVE, permission="loans.reverse_repayment")
+    def reopen(self, *, by=None, description=None):
+        pass
+
 
 class ApprovalKind(models.TextChoices):
     SOLE = "sole", "Approved alone, within limit"
@@ -466,20 +476,41 @@ class LoanApproval(models.Model):
 
 
 class Installment(models.Model):
-    """One scheduled repayment of a disbursed loan (amounts due; what was paid comes with repayments)."""
+    """One scheduled repayment of a disbursed loan: what is due and what has been paid, by component.
+
+    Not under row history on purpose: the nightly sweep updates this table in bulk.
+    """
 
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="installments")
     number = models.PositiveSmallIntegerField()
     due_date = models.DateField()
     principal_due = MoneyField()
     interest_due = MoneyField()
+    fee_due = MoneyField(default=Decimal("0.00"))
+    penalty_due = MoneyField(default=Decimal("0.00"))  # accrued by the nightly sweep
+    principal_paid = MoneyField(default=Decimal("0.00"))
+    interest_paid = MoneyField(default=Decimal("0.00"))
+    fee_paid = MoneyField(default=Decimal("0.00"))
+    penalty_paid = MoneyField(default=Decimal("0.00"))
 
     class Meta:
         ordering = ["loan", "number"]
         constraints = [
             models.UniqueConstraint(fields=["loan", "number"], name="installment_unique_number"),
             models.CheckConstraint(
-                condition=Q(principal_due__gte=0) & Q(interest_due__gte=0), name="installment_due_gte_0"
+                condition=Q(principal_due__gte=0) & Q(interest_due__gte=0) & Q(fee_due__gte=0) & Q(penalty_due__gte=0),
+                name="installment_due_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(principal_paid__gte=0)
+                & Q(principal_paid__lte=models.F("principal_due"))
+                & Q(interest_paid__gte=0)
+                & Q(interest_paid__lte=models.F("interest_due"))
+                & Q(fee_paid__gte=0)
+                & Q(fee_paid__lte=models.F("fee_due"))
+                & Q(penalty_paid__gte=0)
+                & Q(penalty_paid__lte=models.F("penalty_due")),
+                name="installment_paid_within_due",
             ),
         ]
 
@@ -488,4 +519,132 @@ class Installment(models.Model):
 
     @property
     def total_due(self) -> Decimal:
-        return self.principal_due + self.interest_due
+        return self.principal_due + self.interest_due + self.fee_due + self.penalty_due
+
+    @property
+    def total_paid(self) -> Decimal:
+        return self.principal_paid + self.interest_paid + self.fee_paid + self.penalty_paid
+
+    @property
+    def total_outstanding(self) -> Decimal:
+        return self.total_due - self.total_paid
+
+    @property
+    def is_paid(self) -> bool:
+        return self.total_outstanding == 0
+
+
+class Disbursement(models.Model):
+    """The one disbursement of a loan, with the contract schedule it fixed (the replay's start)."""
+
+    loan = models.OneToOneField(Loan, on_delete=models.PROTECT, related_name="disbursement")
+    disbursed_on = models.DateField()
+    gross_amount = MoneyField()
+    fee_amount = MoneyField()
+    net_amount = MoneyField()
+    apr = RateField()
+    # [{"number", "due_date", "principal", "interest"}, ...] exactly as contracted, amounts as strings.
+    contract_schedule = models.JSONField()
+    disbursed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(net_amount=models.F("gross_amount") - models.F("fee_amount")) & Q(net_amount__gt=0),
+                name="disbursement_net_is_gross_less_fee",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.loan.reference} disbursed {self.disbursed_on}"
+
+
+class RepaymentStatus(models.TextChoices):
+    POSTED = "posted", "Posted"
+    REVERSED = "reversed", "Reversed"
+
+
+class RepaymentKind(models.TextChoices):
+    REGULAR = "regular", "Regular"
+    PREPAYMENT = "prepayment", "Includes a prepayment"
+    SETTLEMENT = "settlement", "Settlement"
+
+
+@pghistory.track()
+class Repayment(models.Model):
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments")
+    # The payment system's own reference: the same reference twice records once.
+    external_reference = models.CharField(max_length=64, unique=True)
+    amount = MoneyField()
+    paid_on = models.DateField()
+    channel = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=10, choices=RepaymentStatus.choices, default=RepaymentStatus.POSTED)
+    # How the amount was allocated, kept current by every re-allocation.
+    kind = models.CharField(max_length=12, choices=RepaymentKind.choices, default=RepaymentKind.REGULAR)
+    principal_amount = MoneyField(default=Decimal("0.00"))
+    interest_amount = MoneyField(default=Decimal("0.00"))
+    fee_amount = MoneyField(default=Decimal("0.00"))
+    penalty_amount = MoneyField(default=Decimal("0.00"))
+    prepaid_principal = MoneyField(default=Decimal("0.00"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reversal_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["paid_on", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.external_reference}: {self.amount} on {self.paid_on}"
+
+
+class RepaymentAllocation(models.Model):
+    repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, related_name="allocations")
+    installment = models.ForeignKey(Installment, on_delete=models.CASCADE, related_name="allocations")
+    component = models.CharField(max_length=10, choices=[(c, c) for c in ALLOCATION_COMPONENTS])
+    amount = MoneyField()
+
+    class Meta:
+        ordering = ["repayment", "installment__number", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_gt_0")]
+
+
+class CreditLineStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    FROZEN = "frozen", "Frozen"
+    CLOSED = "closed", "Closed"
+
+
+@pghistory.track()
+class CreditLine(models.Model):
+    """A borrower's revolving line on a revolving product: draws use it, principal repaid restores it."""
+
+    borrower = models.ForeignKey(Borrower, on_delete=models.PROTECT, related_name="credit_lines")
+    product = models.ForeignKey(LoanProduct, on_delete=models.PROTECT, related_name="credit_lines")
+    limit = MoneyField()
+    used = MoneyField(default=Decimal("0.00"))  # principal outstanding on the line's draws
+    status = models.CharField(max_length=10, choices=CreditLineStatus.choices, default=CreditLineStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["borrower", "product"], name="one_line_per_borrower_product"),
+            models.CheckConstraint(condition=Q(limit__gte=0) & Q(used__gte=0), name="credit_line_amounts_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.borrower.full_name}: {self.limit} line on {self.product}"
+
+    @property
+    def available(self) -> Decimal:
+        return max(self.limit - self.used, Decimal("0.00"))

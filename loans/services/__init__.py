@@ -14,7 +14,7 @@ from loans.services.applications import (
     loan_cancel,
     loan_countersign_requirement,
     loan_decide,
-    loan_disburse,
+    loan_mark_overdue,
     loan_quote,
     loan_refer,
     loan_reject,
@@ -23,8 +23,22 @@ from loans.services.applications import (
     loan_write_off,
     product_upsert,
 )
+from loans.services.payments import (
+    credit_line_draw,
+    credit_line_open,
+    loan_disburse,
+    loan_state,
+    repayment_record,
+    repayment_reverse,
+)
 
 __all__ = [
+    "credit_line_draw",
+    "credit_line_open",
+    "loan_disburse",
+    "loan_state",
+    "repayment_record",
+    "repayment_reverse",
     "BORROWER_PROFILE_FIELDS",
     "REJECTION_REASONS",
     "Quote",
@@ -38,7 +52,7 @@ __all__ = [
     "loan_cancel",
     "loan_countersign_requirement",
     "loan_decide",
-    "loan_disburse",
+    "loan_mark_overdue",
     "loan_quote",
     "loan_refer",
     "loan_reject",

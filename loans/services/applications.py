@@ -19,7 +19,6 @@ from loans import schedules
 from loans.models import (
     ApprovalKind,
     Borrower,
-    Installment,
     Loan,
     LoanApproval,
     LoanProduct,
@@ -428,27 +427,6 @@ def loan_cancel(*, loan_id: int, by, note: str) -> Loan:
 
 
 @transaction.atomic
-def loan_disburse(*, loan_id: int, by, on: date | None = None) -> Loan:
-    """Disburse an approved loan: fixes the schedule and the contract APR (one disbursement per loan)."""
-    loan = _lock(loan_id)
-    _require_transition(loan, "disburse", "disburse")
-    _require_perm(by, "loans.disburse_loan", "disburse loans")
-    on = on or timezone.localdate()
-    rows = schedules.build_schedule(
-        loan.amount, loan.annual_rate, loan.term_months, loan.method, on, day_count=loan.day_count
-    )
-    Installment.objects.bulk_create(
-        Installment(loan=loan, number=r.number, due_date=r.due_date, principal_due=r.principal, interest_due=r.interest)
-        for r in rows
-    )
-    loan.apr = schedules.apr(loan.amount, loan.fee_amount, rows, on, method=loan.method, day_count=loan.day_count)
-    loan.disbursed_on = on
-    loan.disburse(by=by, description=f"Disbursed {format_cny(loan.amount - loan.fee_amount)} net of fees on {on}.")
-    loan.save()
-    return loan
-
-
-@transaction.atomic
 def loan_write_off(*, loan_id: int, by, note: str) -> Loan:
     loan = _lock(loan_id)
     _require_transition(loan, "write_off", "write off")
@@ -481,3 +459,13 @@ def product_upsert(*, code: str, by=None, **fields) -> tuple[LoanProduct, bool]:
     with pghistory.context(user=_user_id(by)):
         product.save()
     return product, created
+
+
+@transaction.atomic
+def loan_mark_overdue(*, loan_id: int, by=None, note: str = "") -> Loan:
+    """Active → overdue (the nightly sweep does this in bulk; this is the one-loan form)."""
+    loan = _lock(loan_id)
+    _require_transition(loan, "mark_overdue", "mark overdue")
+    loan.mark_overdue(by=by, description=note or "An installment is unpaid past its due date and grace days.")
+    loan.save()
+    return loan

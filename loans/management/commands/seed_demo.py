@@ -2,16 +2,19 @@
 pre-disbursement state. Deterministic with --seed; running it twice creates nothing twice."""
 
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
 
 from lender import roles
 from lender.services import staff_user_create
-from loans import demo, services
-from loans.models import Borrower, BorrowerKind, DegreeLevel, EmploymentKind, Loan, LoanProduct
+from loans import demo, selectors, services
+from loans.models import Borrower, BorrowerKind, CreditLine, DegreeLevel, EmploymentKind, Loan, LoanProduct
 
 DEMO_STAFF = [
     # username, roles, approval limit, is_staff (Django admin access)
@@ -60,7 +63,7 @@ PRODUCT_FOR = {
     BorrowerKind.STUDENT: ("student-micro",),
     BorrowerKind.SMALL_BUSINESS: ("sme-credit",),
 }
-# Where each demo application ends up (all before disbursement; the money work adds loans).
+# Where each demo application ends up (all before disbursement).
 OUTCOMES = (
     "submitted",
     "in_review",
@@ -72,6 +75,10 @@ OUTCOMES = (
     "withdrawn",
     "cancelled",
 )
+# Disbursed demo loans and what their borrowers did since.
+LOAN_STORIES = ("on_time",) * 12 + ("prepaid",) * 4 + ("overdue",) * 8 + ("settled",) * 5 + ("written_off",) * 3
+LOAN_STORIES += ("reversal",) * 2
+LINE_COUNT = 4
 
 
 class Command(BaseCommand):
@@ -87,13 +94,27 @@ class Command(BaseCommand):
         products = self._products()
         staff = self._staff()
         created_borrowers = created_loans = 0
+        people = []
         for index in range(borrowers):
             borrower, created = self._borrower(rng, index)
+            people.append(borrower)
             created_borrowers += created
             created_loans += self._application(rng, index, borrower, products, staff)
+        # A separate generator, so the money stories never shift the applications above.
+        money_rng = random.Random(seed + 1)
+        individuals = [b for b in people if b.kind == BorrowerKind.INDIVIDUAL]
+        created_money = sum(
+            self._money_story(money_rng, index, story, individuals[index % len(individuals)], products, staff)
+            for index, story in enumerate(LOAN_STORIES)
+        )
+        created_money += sum(
+            self._credit_line(money_rng, index, individuals[-(index + 1)], products["revolving-line"])
+            for index in range(LINE_COUNT)
+        )
         if not quiet:
             self.stdout.write(
-                f"demo data: {len(products)} products, {created_borrowers} new borrowers, {created_loans} new applications"
+                f"demo data: {len(products)} products, {created_borrowers} new borrowers, {created_loans} new "
+                f"applications, {created_money} new disbursed loans and lines"
             )
             self.stdout.write(f"demo users (password: {settings.DEMO_PASSWORD}):")
             for username, user_roles, limit, _ in DEMO_STAFF:
@@ -166,6 +187,7 @@ class Command(BaseCommand):
             by=None, kind=kind, full_name=name, id_number=id_number, phone=phone, **profile
         ), True
 
+    @transaction.atomic
     def _application(self, rng, index, borrower, products, staff) -> bool:
         product = products[rng.choice(PRODUCT_FOR[borrower.kind])]
         outcome = OUTCOMES[index % len(OUTCOMES)]
@@ -213,4 +235,93 @@ class Command(BaseCommand):
                 services.loan_cancel(
                     loan_id=loan.pk, by=staff["credit_manager"], note="Demo: the borrower declined the offer."
                 )
+        return True
+
+    @transaction.atomic  # a story is written whole or not at all
+    def _money_story(self, rng, index, story, borrower, products, staff) -> bool:
+        """A disbursed loan some months ago and its repayments, as the story says."""
+        product = products["consumer-installment"]
+        term = rng.choice([6, 12, 18, 24])
+        amount = Decimal(rng.randrange(50, 400) * 100)
+        months_ago = rng.randrange(3, min(term, 10) + 1)
+        reference = f"DEMO-L{index + 1:03d}"
+        if Loan.objects.filter(reference=reference).exists():
+            return False
+        today = timezone.localdate()
+        disbursed_on = today - timedelta(days=30 * months_ago + rng.randrange(0, 20))
+        loan = services.loan_submit(
+            borrower_id=borrower.pk,
+            product_id=product.pk,
+            amount=amount,
+            term_months=term,
+            method=rng.choice(product.allowed_methods),
+            reference=reference,
+            decide=False,
+            channel="branch",
+        )
+        services.loan_refer(loan_id=loan.pk)
+        services.loan_approve(loan_id=loan.pk, by=staff["credit_manager"], note="Demo approval.")
+        loan = services.loan_disburse(loan_id=loan.pk, by=staff["credit_manager"], on=disbursed_on)
+        stop_after = {"overdue": rng.randrange(0, 2), "written_off": 0}.get(story)
+        for row in loan.installments.order_by("number"):
+            if row.due_date > today or (stop_after is not None and row.number > stop_after):
+                break
+            services.repayment_record(
+                loan_id=loan.pk,
+                amount=row.total_due,
+                paid_on=row.due_date - timedelta(days=rng.randrange(0, 3)),
+                external_reference=f"{reference}-{row.number}",
+                channel="bank",
+            )
+        if story == "prepaid":
+            services.repayment_record(
+                loan_id=loan.pk,
+                amount=(amount / 4).quantize(Decimal("0.01")),
+                paid_on=today,
+                external_reference=f"{reference}-prepay",
+                channel="app",
+            )
+        elif story == "settled":
+            loan.refresh_from_db()
+            quote = selectors.loan_payoff_quote(loan=loan, on=today)
+            services.repayment_record(
+                loan_id=loan.pk,
+                amount=quote.total,
+                paid_on=today,
+                external_reference=f"{reference}-payoff",
+                channel="bank",
+            )
+        elif story == "reversal":
+            bounced, _ = services.repayment_record(
+                loan_id=loan.pk,
+                amount=Decimal("200.00"),
+                paid_on=today,
+                external_reference=f"{reference}-bounced",
+                channel="bank",
+            )
+            services.repayment_reverse(
+                repayment_id=bounced.pk, by=staff["credit_manager"], reason="Demo: the bank returned the payment."
+            )
+        elif story in ("overdue", "written_off"):
+            services.loan_mark_overdue(loan_id=loan.pk)
+            if story == "written_off":
+                services.loan_write_off(
+                    loan_id=loan.pk, by=staff["collections_manager"], note="Demo: no contact for 90 days."
+                )
+        return True
+
+    @transaction.atomic
+    def _credit_line(self, rng, index, borrower, product) -> bool:
+        limit = Decimal(rng.randrange(20, 100) * 500)
+        draw = (limit * Decimal(rng.randrange(20, 80)) / 100).quantize(Decimal("1"))
+        if CreditLine.objects.filter(borrower=borrower, product=product).exists():
+            return False
+        line = services.credit_line_open(borrower_id=borrower.pk, product_id=product.pk, limit=limit)
+        services.credit_line_draw(
+            credit_line_id=line.pk,
+            amount=draw,
+            term_months=1,
+            method="bullet",
+            on=timezone.localdate() - timedelta(days=rng.randrange(1, 25)),
+        )
         return True

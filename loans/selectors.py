@@ -1,0 +1,24 @@
+"""Reads of the loans app for pages, the API and tasks."""
+
+from datetime import date
+
+from django.db.models import QuerySet
+
+from lender.errors import InvalidInput, StateError
+from loans import allocation
+from loans.models import Loan, LoanStatus, Repayment
+
+
+def loan_payoff_quote(*, loan: Loan, on: date) -> allocation.Payoff:
+    """The amount that settles the loan on `on`: principal, interest accrued to `on`, fees, penalties."""
+    if loan.status not in (LoanStatus.ACTIVE, LoanStatus.OVERDUE):
+        raise StateError(f"{loan.reference} is {loan.get_status_display().lower()}; nothing can be settled.")
+    if on < loan.disbursed_on:
+        raise InvalidInput(f"Quote a date on or after the disbursement on {loan.disbursed_on}.", field="on")
+    from loans.services import loan_state
+
+    return allocation.payoff(loan_state(loan), on)
+
+
+def loan_repayments(*, loan: Loan) -> QuerySet[Repayment]:
+    return loan.repayments.select_related("recorded_by", "reversed_by").prefetch_related("allocations__installment")

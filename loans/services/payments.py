@@ -1,0 +1,409 @@
+"""Where money moves: disbursement, repayments (allocation, prepayment, reversal), credit lines.
+
+Lock order, everywhere: the loan row, then its credit line. A draw locks the line and creates
+a new loan, never locking another loan, so the two orders cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pghistory
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lender.audit import audit
+from lender.errors import InvalidInput, NotFound, StateError
+from lender.money import format_cny
+from loans import allocation, schedules
+from loans.models import (
+    CreditLine,
+    CreditLineStatus,
+    Disbursement,
+    Installment,
+    Loan,
+    LoanProduct,
+    LoanStatus,
+    ProductKind,
+    Repayment,
+    RepaymentAllocation,
+    RepaymentStatus,
+)
+from loans.products import product_check_application
+from loans.services.applications import _lock, _require_perm, _require_transition, _user_id, loan_submit
+
+PAYABLE = (LoanStatus.ACTIVE, LoanStatus.OVERDUE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Disbursement
+# ---------------------------------------------------------------------------------------------
+
+
+def _disburse(loan: Loan, *, by, on: date) -> Disbursement:
+    """Disburse a locked, approved loan: the installments, the contract snapshot and the record."""
+    rows = schedules.build_schedule(
+        loan.amount, loan.annual_rate, loan.term_months, loan.method, on, day_count=loan.day_count
+    )
+    loan.apr = schedules.apr(loan.amount, loan.fee_amount, rows, on, method=loan.method, day_count=loan.day_count)
+    loan.disbursed_on = on
+    disbursement = Disbursement.objects.create(
+        loan=loan,
+        disbursed_on=on,
+        gross_amount=loan.amount,
+        fee_amount=loan.fee_amount,
+        net_amount=loan.amount - loan.fee_amount,
+        apr=loan.apr,
+        contract_schedule=[
+            {
+                "number": r.number,
+                "due_date": r.due_date.isoformat(),
+                "principal": str(r.principal),
+                "interest": str(r.interest),
+            }
+            for r in rows
+        ],
+        disbursed_by=by if _user_id(by) else None,
+    )
+    Installment.objects.bulk_create(
+        Installment(loan=loan, number=r.number, due_date=r.due_date, principal_due=r.principal, interest_due=r.interest)
+        for r in rows
+    )
+    loan.disburse(by=by, description=f"Disbursed {format_cny(disbursement.net_amount)} net of fees on {on}.")
+    loan.save()
+    return disbursement
+
+
+@transaction.atomic
+def loan_disburse(*, loan_id: int, by, on: date | None = None) -> Loan:
+    """Disburse an approved loan once: schedule, contract snapshot, APR and the disbursement record.
+
+    Raises StateError unless the loan is approved (so a second, concurrent disbursement waits for
+    the row lock, then finds the loan active and is refused), AuthorityError without permission.
+    """
+    loan = _lock(loan_id)
+    _require_transition(loan, "disburse", "disburse")
+    _require_perm(by, "loans.disburse_loan", "disburse loans")
+    on = on or timezone.localdate()
+    if on > timezone.localdate():
+        raise InvalidInput("A loan cannot be disbursed on a future date.", field="on")
+    _disburse(loan, by=by, on=on)
+    return loan
+
+
+# ---------------------------------------------------------------------------------------------
+# Balances: replaying the repayments
+# ---------------------------------------------------------------------------------------------
+
+
+def _terms(loan: Loan) -> allocation.Terms:
+    return allocation.Terms(
+        principal=loan.amount,
+        annual_rate=loan.annual_rate,
+        method=loan.method,
+        start_date=loan.disbursed_on,
+        day_count=loan.day_count,
+        order=tuple(loan.allocation_order.split(",")),
+        prepayment_rule=loan.prepayment_rule,
+    )
+
+
+def _contract_slots(loan: Loan, installments: dict[int, Installment]) -> list[allocation.Slot]:
+    """The contract schedule with the penalties and fees charged since (those are not replayed)."""
+    slots = []
+    for row in loan.disbursement.contract_schedule:
+        charged = installments.get(row["number"])
+        slots.append(
+            allocation.Slot(
+                number=row["number"],
+                due_date=date.fromisoformat(row["due_date"]),
+                principal_due=Decimal(row["principal"]),
+                interest_due=Decimal(row["interest"]),
+                fee_due=charged.fee_due if charged else Decimal("0.00"),
+                penalty_due=charged.penalty_due if charged else Decimal("0.00"),
+            )
+        )
+    return slots
+
+
+def loan_state(loan: Loan, *, excluding: int | None = None, extra: allocation.Payment | None = None):
+    """The loan's balances from its contract and posted repayments (ids in date order)."""
+    installments = {i.number: i for i in loan.installments.all()}
+    payments = [
+        allocation.Payment(r.pk, r.amount, r.paid_on)
+        for r in loan.repayments.filter(status=RepaymentStatus.POSTED).order_by("paid_on", "pk")
+        if r.pk != excluding
+    ]
+    if extra is not None:
+        payments.append(extra)
+    return allocation.replay(_terms(loan), _contract_slots(loan, installments), payments)
+
+
+def _rebalance(loan: Loan, *, by=None) -> allocation.State:
+    """Re-allocate every posted repayment in date order and store the balances that result."""
+    try:
+        state = loan_state(loan)
+    except allocation.AllocationError as e:
+        raise InvalidInput(e.message, **e.extra) from None
+    existing = {i.number: i for i in loan.installments.all()}
+    RepaymentAllocation.objects.filter(repayment__loan=loan).delete()
+    keep = {s.number for s in state.slots}
+    loan.installments.exclude(number__in=keep).delete()  # a shortened term drops the last ones
+    fields = [f"{c}_{kind}" for c in allocation.COMPONENTS for kind in ("due", "paid")]
+    changed, new = [], []
+    for slot in state.slots:
+        row = existing.get(slot.number) or Installment(loan=loan, number=slot.number)
+        row.due_date = slot.due_date
+        for name in fields:
+            setattr(row, name, getattr(slot, name))
+        (changed if row.pk else new).append(row)
+    Installment.objects.bulk_update(changed, ["due_date", *fields])
+    Installment.objects.bulk_create(new)
+    by_number = {i.number: i for i in changed + new}
+    RepaymentAllocation.objects.bulk_create(
+        RepaymentAllocation(repayment_id=a.key, installment=by_number[a.number], component=a.component, amount=a.amount)
+        for a in state.allocations
+    )
+    _store_repayment_summaries(loan, state)
+    if loan.credit_line_id:
+        _credit_line_refresh(loan.credit_line_id)
+    return state
+
+
+def _store_repayment_summaries(loan: Loan, state: allocation.State) -> None:
+    totals: dict[int, dict[str, Decimal]] = {}
+    for a in state.allocations:
+        bucket = totals.setdefault(a.key, dict.fromkeys(allocation.COMPONENTS, Decimal("0.00")))
+        bucket[a.component] += a.amount
+    applied = {a.key: a for a in state.applied}
+    rows = list(loan.repayments.all())
+    for r in rows:
+        bucket = totals.get(r.pk, dict.fromkeys(allocation.COMPONENTS, Decimal("0.00")))
+        r.principal_amount, r.interest_amount = bucket["principal"], bucket["interest"]
+        r.fee_amount, r.penalty_amount = bucket["fee"], bucket["penalty"]
+        if r.pk in applied:
+            r.kind, r.prepaid_principal = applied[r.pk].kind, applied[r.pk].prepaid_principal
+    Repayment.objects.bulk_update(
+        rows, ["principal_amount", "interest_amount", "fee_amount", "penalty_amount", "kind", "prepaid_principal"]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Repayments
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_amount(amount) -> Decimal:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidInput("The amount must be a decimal number of yuan.", field="amount")
+    if amount <= 0:
+        raise InvalidInput("A repayment must be more than zero.", field="amount")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidInput("A repayment is in whole fen (at most two decimals).", field="amount")
+    return amount
+
+
+def _same_request(existing: Repayment, *, loan_id: int, amount: Decimal, paid_on: date) -> bool:
+    return (existing.loan_id, existing.amount, existing.paid_on) == (loan_id, amount, paid_on)
+
+
+@transaction.atomic
+def repayment_record(
+    *,
+    loan_id: int,
+    amount: Decimal,
+    paid_on: date,
+    external_reference: str,
+    by=None,
+    channel: str = "",
+) -> tuple[Repayment, bool]:
+    """Record and allocate a repayment; returns (repayment, created).
+
+    The same external reference twice records once and returns the first repayment. Raises
+    InvalidInput (bad amount or date, overpayment, a reference reused for another payment) and
+    StateError (a loan that is not active or overdue); nothing is written then.
+    """
+    amount = _check_amount(amount)
+    reference = (external_reference or "").strip()
+    if not reference:
+        raise InvalidInput("A repayment needs the payment's external reference.", field="external_reference")
+    loan = _lock(loan_id)
+    existing = Repayment.objects.filter(external_reference=reference).first()
+    if existing is not None:
+        if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
+            raise InvalidInput(
+                f"The reference {reference} was already used for a different repayment.", field="external_reference"
+            )
+        return existing, False
+    if loan.status not in PAYABLE:
+        raise StateError(
+            f"Repayments are taken on active or overdue loans; {loan.reference} is {loan.get_status_display().lower()}.",
+            status=loan.status,
+        )
+    if paid_on > timezone.localdate():
+        raise InvalidInput("A repayment cannot be dated in the future.", field="paid_on")
+    if paid_on < loan.disbursed_on:
+        raise InvalidInput(
+            f"A repayment cannot be dated before the disbursement on {loan.disbursed_on}.", field="paid_on"
+        )
+    try:
+        with transaction.atomic():  # another loan's request may hold the same reference
+            repayment = Repayment.objects.create(
+                loan=loan,
+                external_reference=reference,
+                amount=amount,
+                paid_on=paid_on,
+                channel=channel,
+                recorded_by=by if _user_id(by) else None,
+            )
+    except IntegrityError:
+        existing = Repayment.objects.get(external_reference=reference)
+        if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
+            raise InvalidInput(
+                f"The reference {reference} was already used for a different repayment.", field="external_reference"
+            ) from None
+        return existing, False
+    with pghistory.context(user=_user_id(by)):
+        state = _rebalance(loan, by=by)
+    repayment.refresh_from_db()
+    audit(
+        target=loan,
+        action="repayment_recorded",
+        actor=by,
+        message=f"{format_cny(amount)} paid on {paid_on} ({repayment.get_kind_display().lower()}).",
+        repayment_id=repayment.pk,
+        external_reference=reference,
+    )
+    if state.is_settled:
+        loan.settle(by=by, description=f"Settled by repayment {reference} on {paid_on}.")
+        loan.closed_at = timezone.now()
+        loan.save()
+    return repayment, True
+
+
+@transaction.atomic
+def repayment_reverse(*, repayment_id: int, by, reason: str) -> Repayment:
+    """Reverse a repayment (a credit manager, with a reason) and re-allocate the later ones in date order.
+
+    Reopens a loan that the reversed payment had settled. Raises StateError for a repayment
+    already reversed, AuthorityError without the permission, InvalidInput without a reason.
+    """
+    _require_perm(by, "loans.reverse_repayment", "reverse repayments")
+    if not (reason or "").strip():
+        raise InvalidInput("Say why the repayment is reversed.", field="reason")
+    try:
+        loan_id = Repayment.objects.values_list("loan_id", flat=True).get(pk=repayment_id)
+    except Repayment.DoesNotExist:
+        raise NotFound(f"No repayment {repayment_id}.") from None
+    loan = _lock(loan_id)
+    repayment = Repayment.objects.select_for_update().get(pk=repayment_id)
+    if repayment.status == RepaymentStatus.REVERSED:
+        raise StateError(f"Repayment {repayment.external_reference} was already reversed.")
+    repayment.status = RepaymentStatus.REVERSED
+    repayment.reversed_at, repayment.reversed_by, repayment.reversal_reason = timezone.now(), by, reason.strip()
+    with pghistory.context(user=_user_id(by)):
+        repayment.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason"])
+        state = _rebalance(loan, by=by)
+    audit(
+        target=loan,
+        action="repayment_reversed",
+        actor=by,
+        message=f"{format_cny(repayment.amount)} of {repayment.paid_on} reversed: {reason.strip()}",
+        repayment_id=repayment.pk,
+        external_reference=repayment.external_reference,
+    )
+    if loan.status == LoanStatus.CLOSED and not state.is_settled:
+        loan.reopen(by=by, description=f"Reopened: repayment {repayment.external_reference} reversed.")
+        loan.closed_at = None
+        loan.save()
+    repayment.refresh_from_db()
+    return repayment
+
+
+# ---------------------------------------------------------------------------------------------
+# Credit lines
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def credit_line_open(*, borrower_id: int, product_id: int, limit: Decimal, by=None) -> CreditLine:
+    """Open a revolving line; raises InvalidInput for a non-revolving product or a limit outside it."""
+    product = LoanProduct.objects.get(pk=product_id)
+    if product.kind != ProductKind.REVOLVING:
+        raise InvalidInput(f"{product.name} is not a revolving product.", field="product")
+    limit = _check_amount(limit) if limit != 0 else Decimal("0.00")
+    if limit > product.amount_max:
+        raise InvalidInput(
+            f"The limit cannot exceed the product ceiling of {format_cny(product.amount_max)}.", field="limit"
+        )
+    if CreditLine.objects.filter(borrower_id=borrower_id, product=product).exists():
+        raise InvalidInput("This borrower already has a line on this product.", field="product")
+    with pghistory.context(user=_user_id(by)):
+        line = CreditLine.objects.create(borrower_id=borrower_id, product=product, limit=limit)
+    audit(target=line, action="credit_line_opened", actor=by, limit=str(limit))
+    return line
+
+
+@transaction.atomic
+def credit_line_draw(
+    *,
+    credit_line_id: int,
+    amount: Decimal,
+    term_months: int,
+    method: str,
+    by=None,
+    on: date | None = None,
+    channel: str = "app",
+) -> Loan:
+    """Draw on a line: a loan within the available amount, approved by the line and disbursed at once.
+
+    Raises InvalidInput for an amount above what is available or outside the product.
+    """
+    amount = _check_amount(amount)
+    try:
+        line = CreditLine.objects.select_for_update().select_related("product").get(pk=credit_line_id)
+    except CreditLine.DoesNotExist:
+        raise NotFound(f"No credit line {credit_line_id}.") from None
+    if line.status != CreditLineStatus.ACTIVE:
+        raise StateError(f"The credit line is {line.get_status_display().lower()}; no draws are allowed.")
+    if amount > line.available:
+        raise InvalidInput(
+            f"The draw of {format_cny(amount)} is above the available {format_cny(line.available)} "
+            f"(limit {format_cny(line.limit)}, used {format_cny(line.used)}).",
+            field="amount",
+            available=str(line.available),
+        )
+    product_check_application(line.product, amount=amount, term_months=term_months, method=method)
+    loan = loan_submit(
+        borrower_id=line.borrower_id,
+        product_id=line.product_id,
+        amount=amount,
+        term_months=term_months,
+        method=method,
+        by=by,
+        channel=channel,
+        decide=False,
+    )
+    loan.credit_line = line
+    loan.auto_approve(by=by, description=f"Draw on credit line {line.pk} within its available amount.")
+    loan.decided_at = timezone.now()
+    loan.save()
+    _disburse(loan, by=by, on=on or timezone.localdate())
+    with pghistory.context(user=_user_id(by)):
+        line.used += amount
+        line.save(update_fields=["used", "updated_at"])
+    return loan
+
+
+def _credit_line_refresh(line_id: int) -> None:
+    """Set a line's used amount to the principal outstanding on its open draws."""
+    from django.db.models import F, Sum
+
+    line = CreditLine.objects.select_for_update().get(pk=line_id)
+    used = Installment.objects.filter(loan__credit_line=line).aggregate(
+        total=Sum(F("principal_due") - F("principal_paid"))
+    )["total"] or Decimal("0.00")
+    if used != line.used:
+        line.used = used
+        line.save(update_fields=["used", "updated_at"])
