@@ -325,7 +325,9 @@ def test_same_reference_from_several_threads_records_one_repayment(credit_manage
     assert Installment.objects.get(loan=loan, number=1).interest_paid == D("90.00")
 
 
-def test_loan_admin_shows_terms_schedule_repayments_and_audit_trail_read_only(make_active_loan, client, django_user_model):
+def test_loan_admin_shows_terms_schedule_repayments_and_audit_trail_read_only(
+    make_active_loan, client, django_user_model
+):
     loan = make_active_loan()
     pay(loan, "300.00", date(2026, 2, 15), ref="ADMIN-VIEW")
     admin = django_user_model.objects.create_superuser("root", password="pw-for-tests-only")
