@@ -215,3 +215,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Risk ----------------------------------------------------------------------------------
+# Trained model files (XGBoost UBJ); each has a database row in risk.ScoringModel.
+MODEL_DIR = Path(env.str("MODEL_DIR", default=str(BASE_DIR / ".data" / "models")))
+# Points scale: SCORE_BASE_POINTS at SCORE_BASE_ODDS good:bad odds, SCORE_PDO points to double the odds.
+SCORE_BASE_POINTS = env.int("SCORE_BASE_POINTS", default=600)
+SCORE_BASE_ODDS = env.float("SCORE_BASE_ODDS", default=50.0)
+SCORE_PDO = env.float("SCORE_PDO", default=20.0)
+# Seed of the quality-control sample of would-be auto-approvals (reproducible, auditable).
+QC_SAMPLE_SEED = env.str("QC_SAMPLE_SEED", default="qc-2026")
+# Credit-line increase review: minimum score on the 0-100 scale, and the look-back for bad records.
+LIMIT_INCREASE_MIN_SCORE = env.int("LIMIT_INCREASE_MIN_SCORE", default=70)
+LIMIT_INCREASE_CLEAN_MONTHS = env.int("LIMIT_INCREASE_CLEAN_MONTHS", default=12)
+# Monitoring: a loan is "bad" once 30+ days past due within this many months of disbursement.
+MONITORING_BAD_DAYS = env.int("MONITORING_BAD_DAYS", default=30)
+MONITORING_WINDOW_MONTHS = env.int("MONITORING_WINDOW_MONTHS", default=12)

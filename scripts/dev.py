@@ -284,6 +284,8 @@ def cmd_run() -> int:
     try:
         say("migrating")
         manage("migrate", "--noinput")
+        say("training the demo credit model (only if none is active)")
+        manage("train_model", "--if-no-active")
         say("loading demo data (idempotent)")
         manage("seed_demo")
         manage("collectstatic", "--noinput", "--verbosity", "0")

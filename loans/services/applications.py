@@ -22,7 +22,6 @@ from loans.models import (
     Loan,
     LoanApproval,
     LoanProduct,
-    LoanStatus,
 )
 from loans.products import product_check_application
 
@@ -50,6 +49,7 @@ REJECTION_REASONS = {
     "identity_unverified": "Identity or documents could not be verified",
     "policy": "Outside the lending policy",
     "fraud_suspected": "Suspected fraud",
+    "score": "Credit score below the product's cut-off",
     "other": "Other (see note)",
 }
 
@@ -263,20 +263,6 @@ def approval_limit_of(user) -> Decimal:
 
 
 @transaction.atomic
-def loan_decide(*, loan_id: int) -> Loan:
-    """Decide a submitted application; a no-op for one already decided (safe to run twice)."""
-    loan = _lock(loan_id)
-    if loan.status != LoanStatus.SUBMITTED:
-        return loan
-    # No credit model yet (risk work): never pretend to score; a person reviews every application.
-    loan.refer(description="No credit model is active: referred for manual review.")
-    loan.decided_at = timezone.now()
-    loan.decision_reason = "no_model"
-    loan.save()
-    return loan
-
-
-@transaction.atomic
 def loan_refer(*, loan_id: int, by=None, note: str = "") -> Loan:
     loan = _lock(loan_id)
     _require_transition(loan, "refer", "refer")
@@ -341,7 +327,7 @@ def loan_approve(*, loan_id: int, by, note: str = "") -> Loan:
         kind = ApprovalKind.COUNTERSIGN
     else:
         kind = ApprovalKind.SOLE
-    LoanApproval.objects.create(
+    approval = LoanApproval.objects.create(
         loan=loan,
         approver=by,
         kind=kind,
@@ -350,6 +336,10 @@ def loan_approve(*, loan_id: int, by, note: str = "") -> Loan:
         approver_limit=limit,
         note=note,
     )
+    # The score is recomputed at approval, whoever approves, and stored with the decision.
+    from risk.services import approval_score  # risk builds on loans: imported here to avoid a cycle
+
+    approval_score(loan=loan, approval=approval)
     loan.approve(by=by, description=note or ("Countersigned." if proposal else "Approved."))
     loan.decided_at = timezone.now()
     loan.save()
