@@ -17,7 +17,7 @@ services: $(VENV)/.runtime
 	$(PY) scripts/dev.py services
 
 bench: $(VENV)/.runtime
-	$(PY) manage.py bench_schedule
+	$(PY) scripts/dev.py bench $(BENCH)
 
 format: $(VENV)/.dev
 	$(PY) -m ruff format . && $(PY) -m ruff check --fix .

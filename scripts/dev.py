@@ -328,11 +328,35 @@ def cmd_run() -> int:
             service.stop()
 
 
+BENCHMARKS = [["bench_schedule"], ["bench_scoring", "--n", "2000"]]
+
+
+def cmd_bench(names: list[str]) -> int:
+    """Set up like `run` (migrate, demo model, demo data), then run the benchmarks, each printing its figures."""
+    services = ensure_services()
+    try:
+        manage("migrate", "--noinput", "--verbosity", "0")
+        manage("train_model", "--if-no-active")
+        manage("seed_demo", "--quiet")
+        for bench in BENCHMARKS:
+            if not names or bench[0] in names:
+                say(" ".join(bench))
+                manage(*bench)
+        return 0
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
 def main() -> int:
     os.chdir(ROOT)
-    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test", "services", "manage"}:
-        print("usage: dev.py run | test [pytest args] | services | manage COMMAND [ARGS]", file=sys.stderr)
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test", "services", "manage", "bench"}:
+        print(
+            "usage: dev.py run | test [pytest args] | services | bench [NAME] | manage COMMAND [ARGS]", file=sys.stderr
+        )
         return 2
+    if sys.argv[1] == "bench":
+        return cmd_bench(sys.argv[2:])
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     if sys.argv[1] == "run":
         return cmd_run()
