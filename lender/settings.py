@@ -188,7 +188,10 @@ CELERY_TASK_QUEUES = [Queue("celery"), Queue("decisions"), Queue("notifications"
 CELERY_TASK_ROUTES = {
     "loans.tasks.loan_decide_task": {"queue": "decisions"},
     "risk.tasks.*": {"queue": "decisions"},
-    "collection.tasks.*": {"queue": "batch"},
+    "collection.tasks.sweep_*": {"queue": "batch"},
+    "collection.tasks.reminders_plan_task": {"queue": "batch"},
+    "collection.tasks.notification*": {"queue": "notifications"},
+    "loans.tasks.review_*": {"queue": "decisions"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -231,3 +234,21 @@ LIMIT_INCREASE_CLEAN_MONTHS = env.int("LIMIT_INCREASE_CLEAN_MONTHS", default=12)
 # Monitoring: a loan is "bad" once 30+ days past due within this many months of disbursement.
 MONITORING_BAD_DAYS = env.int("MONITORING_BAD_DAYS", default=30)
 MONITORING_WINDOW_MONTHS = env.int("MONITORING_WINDOW_MONTHS", default=12)
+
+# --- Operations: sweep, reminders, quiet hours ------------------------------------------------
+SWEEP_CHUNK_SIZE = env.int("SWEEP_CHUNK_SIZE", default=20000)  # loan ids per chunk (one transaction each)
+# Reminder channel: logging (default), email (Django's email backend) or sms (HTTP gateway below).
+REMINDER_CHANNEL = env.str("REMINDER_CHANNEL", default="logging")
+REMINDER_KINDS = env.list(
+    "REMINDER_KINDS", default=["due_d-3", "due_d-1", "due_d0", "overdue_d+1", "overdue_d+3", "overdue_d+7"]
+)
+REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
+SMS_GATEWAY_URL = env.str("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_KEY = env.str("SMS_GATEWAY_KEY", default="")
+SMS_GATEWAY_TIMEOUT = env.float("SMS_GATEWAY_TIMEOUT", default=5.0)
+# No SMS or calls between these hours (Asia/Shanghai); they wait for the morning.
+QUIET_HOURS_START = env.int("QUIET_HOURS_START", default=21)
+QUIET_HOURS_END = env.int("QUIET_HOURS_END", default=8)
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reminders@lender.example.cn")

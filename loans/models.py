@@ -74,6 +74,10 @@ class DegreeLevel(models.TextChoices):
 class Borrower(models.Model):
     kind = models.CharField(max_length=20, choices=BorrowerKind.choices)
     full_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True, help_text="For reminders by email, when the borrower chose them.")
+    preferred_language = models.CharField(
+        max_length=10, choices=[("zh-hans", "简体中文"), ("en", "English")], default="zh-hans"
+    )
     # Personal data is encrypted at rest; the *_hash columns are HMAC blind indexes for exact
     # look-ups (duplicates, blacklist) without decrypting. Set them through Borrower.set_identity().
     id_number = EncryptedCharField(max_length=18)
@@ -296,6 +300,29 @@ class LoanStatus(models.TextChoices):
 
 
 S = LoanStatus
+
+
+class Bucket(models.TextChoices):
+    CURRENT = "current", "Current"
+    M1 = "M1", "M1 (1–30 DPD)"
+    M2 = "M2", "M2 (31–60 DPD)"
+    M3 = "M3", "M3 (61–90 DPD)"
+    M3_PLUS = "M3+", "M3+ (over 90 DPD, non-performing)"
+
+
+def bucket_for(days_past_due: int, *, is_overdue: bool) -> str:
+    """The delinquency bucket of a loan: current until past its grace days, then by days past due."""
+    if not is_overdue or days_past_due <= 0:
+        return Bucket.CURRENT
+    if days_past_due <= 30:
+        return Bucket.M1
+    if days_past_due <= 60:
+        return Bucket.M2
+    if days_past_due <= 90:
+        return Bucket.M3
+    return Bucket.M3_PLUS
+
+
 PRE_DISBURSEMENT = (S.SUBMITTED, S.IN_REVIEW, S.APPROVED, S.REJECTED, S.WITHDRAWN, S.CANCELLED)
 OPEN_APPLICATION = (S.SUBMITTED, S.IN_REVIEW, S.APPROVED)
 
@@ -347,6 +374,22 @@ class Loan(fsm.FSMModelMixin, models.Model):
     )
     credit_line = models.ForeignKey("CreditLine", null=True, blank=True, on_delete=models.PROTECT, related_name="draws")
 
+    # Delinquency, kept by repayments (oldest_unpaid_due) and the nightly sweep (the rest).
+    oldest_unpaid_due = models.DateField(null=True, blank=True, help_text="Due date of the oldest unpaid installment.")
+    days_past_due = models.PositiveIntegerField(default=0)
+    bucket = models.CharField(max_length=8, choices=Bucket.choices, default=Bucket.CURRENT)
+
+    # Manual review queue
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="review_queue"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    review_due_at = models.DateTimeField(null=True, blank=True, help_text="SLA: the review should be done by then.")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="escalations"
+    )
+
     objects = LoanQuerySet.as_manager()
 
     class Meta:
@@ -363,7 +406,10 @@ class Loan(fsm.FSMModelMixin, models.Model):
             models.CheckConstraint(condition=Q(fee_amount__gte=0), name="loan_fee_gte_0"),
             models.CheckConstraint(condition=Q(term_months__gte=1), name="loan_term_gte_1"),
         ]
-        indexes = [models.Index(fields=["borrower", "product", "status"])]
+        indexes = [
+            models.Index(fields=["borrower", "product", "status"]),
+            models.Index(fields=["status", "assigned_to"], name="loan_review_queue_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} ({self.get_status_display()})"

@@ -30,8 +30,13 @@ from loans.services.payments import (
     repayment_record,
     repayment_reverse,
 )
+from loans.services.review import review_assign_pending, review_claim, review_escalate_late, review_release
 
 __all__ = [
+    "review_assign_pending",
+    "review_claim",
+    "review_escalate_late",
+    "review_release",
     "credit_line_draw",
     "credit_line_open",
     "loan_disburse",

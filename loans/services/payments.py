@@ -48,6 +48,7 @@ def _disburse(loan: Loan, *, by, on: date) -> Disbursement:
     )
     loan.apr = schedules.apr(loan.amount, loan.fee_amount, rows, on, method=loan.method, day_count=loan.day_count)
     loan.disbursed_on = on
+    loan.oldest_unpaid_due = rows[0].due_date
     disbursement = Disbursement.objects.create(
         loan=loan,
         disbursed_on=on,
@@ -166,6 +167,9 @@ def _rebalance(loan: Loan, *, by=None) -> allocation.State:
         for a in state.allocations
     )
     _store_repayment_summaries(loan, state)
+    unpaid = [s.due_date for s in state.slots if s.outstanding("principal") or s.outstanding("interest")]
+    loan.oldest_unpaid_due = min(unpaid) if unpaid else None
+    Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=loan.oldest_unpaid_due)
     if loan.credit_line_id:
         _credit_line_refresh(loan.credit_line_id)
     return state
