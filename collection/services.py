@@ -40,13 +40,15 @@ def _case(case_id: int) -> CollectionCase:
         raise NotFound(f"No collection case {case_id}.") from None
 
 
-def _least_loaded(group: str) -> User | None:
-    return (
+def _least_loaded(group: str, *, other_than: int | None = None) -> User | None:
+    """The on-duty member of `group` with the fewest open cases, someone else than `other_than` if possible."""
+    members = list(
         User.objects.filter(is_active=True, groups__name=group, staff_profile__is_on_duty=True)
         .annotate(load=Count("collection_cases", filter=~Q(collection_cases__status=CaseStatus.CLOSED)))
         .order_by("load", "pk")
-        .first()
     )
+    others = [m for m in members if m.pk != other_than]
+    return (others or members or [None])[0]
 
 
 @transaction.atomic
@@ -54,7 +56,7 @@ def case_escalate(*, case_id: int, reason: str, by=None) -> CollectionCase:
     """Move a case one step up the ladder at once (a broken promise, or a manager's call)."""
     case = _case(case_id)
     step = LadderStep.objects.filter(bucket=NEXT_BUCKET.get(case.bucket, Bucket.M3_PLUS)).first()
-    assignee = _least_loaded(step.assignee_group) if step else None
+    assignee = _least_loaded(step.assignee_group, other_than=case.assigned_to_id) if step else None
     before = case.assigned_to
     case.is_escalated = True
     if assignee is not None:
@@ -208,6 +210,7 @@ def reminders_plan(*, on: date) -> int:
                 due_date=on - timedelta(days=offset), loan__status__in=(LoanStatus.ACTIVE, LoanStatus.OVERDUE)
             )
             .exclude(principal_paid=F("principal_due"), interest_paid=F("interest_due"))
+            .exclude(notifications__kind=kind)  # planned already; the unique constraint guards races
             .select_related("loan__borrower")
         )
         batch = [

@@ -49,9 +49,11 @@ def sweep_plan(*, business_date: date) -> SweepRun:
             business_date=business_date, defaults={"chunk_size": size, "chunks_planned": 0}
         )
         if created:
-            bounds = Loan.objects.filter(status__in=(LoanStatus.ACTIVE, LoanStatus.OVERDUE)).aggregate(
-                low=Min("pk"), high=Max("pk")
-            )
+            # Loans to sweep, and loans whose cases must close (settled or written off since).
+            bounds = Loan.objects.filter(
+                Q(status__in=(LoanStatus.ACTIVE, LoanStatus.OVERDUE))
+                | Q(collection_cases__status__in=(CaseStatus.OPEN, CaseStatus.WRITE_OFF_RECOMMENDED))
+            ).aggregate(low=Min("pk"), high=Max("pk"))
             chunks = []
             if bounds["low"] is not None:
                 for k in range(bounds["low"] // size, bounds["high"] // size + 1):
