@@ -1,8 +1,5 @@
 """Collectors' work, reminders and the review queue."""
 
-import http.server
-import json
-import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -115,36 +112,6 @@ def test_reminder_texts_in_english_and_chinese():
 def test_quiet_hours(hour, quiet):
     moment = datetime(2026, 3, 2, hour, 30, tzinfo=SHANGHAI)
     assert services.in_quiet_hours(moment) is quiet
-
-
-class Gateway(http.server.BaseHTTPRequestHandler):
-    """A local SMS gateway: fails the first `failures` requests with 503, then accepts."""
-
-    failures = 0
-    received: list = []
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Gateway.received.append((body, self.headers["Idempotency-Key"], self.headers["Authorization"]))
-        status = 503 if len(Gateway.received) <= Gateway.failures else 200
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def gateway(settings):
-    Gateway.received, Gateway.failures = [], 0
-    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.REMINDER_CHANNEL = "sms"
-    settings.SMS_GATEWAY_URL = f"http://127.0.0.1:{server.server_port}/send"
-    settings.SMS_GATEWAY_KEY = "test-key"
-    yield Gateway
-    server.shutdown()
 
 
 def test_sms_waits_for_the_morning_in_quiet_hours(disbursed, gateway):
