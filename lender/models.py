@@ -17,6 +17,7 @@ class StaffProfile(models.Model):
         max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, default=Decimal("0.00")
     )
     is_on_duty = models.BooleanField(default=True)
+    language = models.CharField(max_length=10, choices=[("en", "English"), ("zh-hans", "简体中文")], default="en")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(approval_limit__gte=0), name="approval_limit_gte_0")]

@@ -40,6 +40,7 @@ DEMO_PRODUCTS = {
         day_count=360,
         grace_days=3,
         senior_approval_threshold=Decimal("100000.00"),
+        required_documents=["id_card"],
     ),
     "student-micro": dict(
         name="Student micro-loan",
@@ -52,6 +53,7 @@ DEMO_PRODUCTS = {
         annual_rate=Decimal("0.086000"),
         grace_days=5,
         senior_approval_threshold=Decimal("20000.00"),
+        required_documents=["id_card", "enrolment"],
     ),
     "sme-credit": dict(
         name="Small-business credit loan",
@@ -66,6 +68,7 @@ DEMO_PRODUCTS = {
         fee_value=Decimal("1.00"),
         grace_days=3,
         senior_approval_threshold=Decimal("200000.00"),
+        required_documents=["id_card", "business_licence", "bank_statements"],
     ),
     "consumer-installment": dict(
         name="Consumer installment loan",
@@ -80,5 +83,6 @@ DEMO_PRODUCTS = {
         fee_value=Decimal("30.00"),
         grace_days=3,
         senior_approval_threshold=Decimal("80000.00"),
+        required_documents=["id_card", "income_proof"],
     ),
 }

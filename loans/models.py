@@ -207,6 +207,14 @@ class AllocationOrder(models.TextChoices):
 DEFAULT_PENALTY_MULTIPLIER = Decimal("1.5")
 
 
+class DocumentKind(models.TextChoices):
+    ID_CARD = "id_card", "Resident ID card"
+    ENROLMENT = "enrolment", "Enrolment certificate"
+    BUSINESS_LICENCE = "business_licence", "Business licence"
+    BANK_STATEMENTS = "bank_statements", "Bank statements"
+    INCOME_PROOF = "income_proof", "Proof of income"
+
+
 @pghistory.track()
 class LoanProduct(models.Model):
     code = models.SlugField(max_length=40, unique=True)
@@ -237,6 +245,10 @@ class LoanProduct(models.Model):
         null=True, blank=True, help_text="Amounts at or above this need a credit manager's approval."
     )
     review_sla_hours = models.PositiveSmallIntegerField(default=24)
+    required_documents = ArrayField(
+        models.CharField(max_length=20, choices=DocumentKind.choices), default=list, blank=True,
+        help_text="Documents an officer must verify before approving.",
+    )  # fmt: skip
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -400,6 +412,7 @@ class Loan(fsm.FSMModelMixin, models.Model):
             ("disburse_loan", "Can disburse or cancel approved loans"),
             ("write_off_loan", "Can write off overdue loans"),
             ("reverse_repayment", "Can reverse a recorded repayment"),
+            ("view_portfolio", "Can see the portfolio dashboard"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="loan_amount_gt_0"),
@@ -694,3 +707,33 @@ class CreditLine(models.Model):
     @property
     def available(self) -> Decimal:
         return max(self.limit - self.used, Decimal("0.00"))
+
+
+def document_path(instance, filename: str) -> str:
+    return f"loan-documents/{instance.loan_id}/{instance.kind}-{filename}"
+
+
+class LoanDocument(models.Model):
+    """A document uploaded for an application; stored through the storage API, never served publicly."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices)
+    file = models.FileField(upload_to=document_path)
+    content_type = models.CharField(max_length=100)
+    original_name = models.CharField(max_length=200)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.loan.reference}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None

@@ -21,6 +21,12 @@ def _celery_eager(request):
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Uploaded documents go to a temporary folder, never the project's."""
+    settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
+
+
 @pytest.fixture
 def make_staff(db):
     from lender.services import staff_user_create

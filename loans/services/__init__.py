@@ -22,6 +22,7 @@ from loans.services.applications import (
     loan_write_off,
     product_upsert,
 )
+from loans.services.documents import document_upload, document_verify, loan_missing_documents
 from loans.services.payments import (
     credit_line_draw,
     credit_line_open,
@@ -33,6 +34,9 @@ from loans.services.payments import (
 from loans.services.review import review_assign_pending, review_claim, review_escalate_late, review_release
 
 __all__ = [
+    "document_upload",
+    "document_verify",
+    "loan_missing_documents",
     "review_assign_pending",
     "review_claim",
     "review_escalate_late",

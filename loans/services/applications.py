@@ -301,6 +301,9 @@ def loan_approve(*, loan_id: int, by, note: str = "") -> Loan:
     loan = _lock(loan_id)
     _require_transition(loan, "approve", "approve")
     _require_perm(by, "loans.approve_loan", "approve loans")
+    from loans.services.documents import require_documents
+
+    require_documents(loan)
     proposal = loan.approvals.filter(is_open=True).first()
     limit = approval_limit_of(by)
     if proposal is not None and proposal.approver_id == by.pk:
@@ -352,6 +355,9 @@ def loan_approval_propose(*, loan_id: int, by, note: str = "") -> LoanApproval:
     loan = _lock(loan_id)
     _require_transition(loan, "approve", "propose approving")
     _require_perm(by, "loans.approve_loan", "approve loans")
+    from loans.services.documents import require_documents
+
+    require_documents(loan)
     if loan.approvals.filter(is_open=True).exists():
         raise StateError(f"{loan.reference} is already waiting for a countersign.")
     proposal = LoanApproval.objects.create(

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -79,6 +80,11 @@ OUTCOMES = (
 LOAN_STORIES = ("on_time",) * 12 + ("prepaid",) * 4 + ("overdue",) * 8 + ("settled",) * 5 + ("written_off",) * 3
 LOAN_STORIES += ("reversal",) * 2
 LINE_COUNT = 4
+# A 1x1 PNG: the demo's stand-in for a scanned document.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
 
 
 class Command(BaseCommand):
@@ -187,6 +193,13 @@ class Command(BaseCommand):
             by=None, kind=kind, full_name=name, id_number=id_number, phone=phone, **profile
         ), True
 
+    def _documents(self, loan, staff) -> None:
+        for kind in loan.product.required_documents:
+            document = services.document_upload(
+                loan_id=loan.pk, kind=kind, upload=ContentFile(PNG, name=f"{kind}.png"), by=staff["officer"]
+            )
+            services.document_verify(document_id=document.pk, by=staff["officer"])
+
     @transaction.atomic
     def _application(self, rng, index, borrower, products, staff) -> bool:
         product = products[rng.choice(PRODUCT_FOR[borrower.kind])]
@@ -223,6 +236,8 @@ class Command(BaseCommand):
             services.loan_reject(loan_id=loan.pk, by=None, reason=reject_reason)
             return True
         services.loan_refer(loan_id=loan.pk, note="Demo: referred for manual review.")
+        if outcome in ("countersign", "approved", "cancelled"):
+            self._documents(loan, staff)
         if outcome == "withdrawn":
             services.loan_withdraw(loan_id=loan.pk, note="Demo: the applicant withdrew.")
         elif outcome == "countersign":
@@ -260,6 +275,7 @@ class Command(BaseCommand):
             channel="branch",
         )
         services.loan_refer(loan_id=loan.pk)
+        self._documents(loan, staff)
         services.loan_approve(loan_id=loan.pk, by=staff["credit_manager"], note="Demo approval.")
         loan = services.loan_disburse(loan_id=loan.pk, by=staff["credit_manager"], on=disbursed_on)
         stop_after = {"overdue": rng.randrange(0, 2), "written_off": 0}.get(story)
