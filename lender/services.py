@@ -37,3 +37,14 @@ def staff_approval_limit_set(*, user_id: int, approval_limit: Decimal, by) -> St
     profile.save(update_fields=["approval_limit"])
     audit(target=profile, action="approval_limit_changed", actor=by, before=str(before), after=str(approval_limit))
     return profile
+
+
+@transaction.atomic
+def staff_language_set(*, user, language: str) -> StaffProfile:
+    """The language a staff user reads the back office in."""
+    if language not in ("en", "zh-hans"):
+        raise InvalidInput("Choose English or Simplified Chinese.", field="language")
+    profile, _ = StaffProfile.objects.select_for_update().get_or_create(user=user)
+    profile.language = language
+    profile.save(update_fields=["language"])
+    return profile

@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lender.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -194,6 +195,15 @@ CELERY_TASK_ROUTES = {
     "loans.tasks.review_*": {"queue": "decisions"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Shared cache (dashboard figures): Redis, so every web machine sees the same entries.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=CELERY_BROKER_URL),
+        "KEY_PREFIX": "lender",
+    }
+}
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

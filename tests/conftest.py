@@ -22,9 +22,10 @@ def _celery_eager(request):
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path_factory):
-    """Uploaded documents go to a temporary folder, never the project's."""
+def _media_root_and_cache(settings, tmp_path_factory):
+    """Uploaded documents go to a temporary folder; each test computes figures afresh (no shared cache)."""
     settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
 @pytest.fixture

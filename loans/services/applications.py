@@ -292,11 +292,15 @@ def loan_countersign_requirement(loan: Loan) -> str:
 
 
 @transaction.atomic
-def loan_approve(*, loan_id: int, by, note: str = "") -> Loan:
+def loan_approve(
+    *, loan_id: int, by, note: str = "", amount: Decimal | None = None, term_months: int | None = None
+) -> Loan:
     """Approve within the approver's authority, or countersign another user's proposal.
 
-    Raises AuthorityError when the amount is above the approver's limit (or needs a senior
-    approver) and there is no proposal by another user to countersign; StateError from a wrong state.
+    `amount` and `term_months` adjust the terms within the product before approving. Raises
+    AuthorityError when the amount is above the approver's limit (or needs a senior approver) and
+    there is no proposal by another user to countersign; StateError from a wrong state;
+    InvalidInput for terms outside the product or documents not verified.
     """
     loan = _lock(loan_id)
     _require_transition(loan, "approve", "approve")
@@ -305,6 +309,12 @@ def loan_approve(*, loan_id: int, by, note: str = "") -> Loan:
 
     require_documents(loan)
     proposal = loan.approvals.filter(is_open=True).first()
+    new_amount = loan.amount if amount is None else amount
+    new_term = loan.term_months if term_months is None else term_months
+    if (new_amount, new_term) != (loan.amount, loan.term_months):
+        if proposal is not None:
+            raise StateError("The terms cannot change while a proposal waits for its countersign.")
+        _adjust_terms(loan, amount=new_amount, term_months=new_term, by=by)
     limit = approval_limit_of(by)
     if proposal is not None and proposal.approver_id == by.pk:
         raise AuthorityError(
@@ -347,6 +357,16 @@ def loan_approve(*, loan_id: int, by, note: str = "") -> Loan:
     loan.decided_at = timezone.now()
     loan.save()
     return loan
+
+
+def _adjust_terms(loan: Loan, *, amount: Decimal, term_months: int, by) -> None:
+    """Change a locked application's amount or term within its product, re-quoting fee and APR."""
+    quote = loan_quote(product=loan.product, amount=amount, term_months=term_months, method=loan.method)
+    before = {"amount": str(loan.amount), "term_months": loan.term_months}
+    loan.amount, loan.term_months, loan.fee_amount, loan.quoted_apr = amount, term_months, quote.fee, quote.apr
+    loan.save(update_fields=["amount", "term_months", "fee_amount", "quoted_apr"])
+    audit(target=loan, action="terms_adjusted", actor=by, before=before,
+          after={"amount": str(amount), "term_months": term_months})  # fmt: skip
 
 
 @transaction.atomic
