@@ -25,7 +25,7 @@ def _celery_eager(request):
 def _media_root_and_cache(settings, tmp_path_factory):
     """Uploaded documents go to a temporary folder; each test computes figures afresh (no shared cache)."""
     settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 
 
 @pytest.fixture
