@@ -193,6 +193,7 @@ CELERY_TASK_ROUTES = {
     "collection.tasks.reminders_plan_task": {"queue": "batch"},
     "collection.tasks.notification*": {"queue": "notifications"},
     "loans.tasks.review_*": {"queue": "decisions"},
+    "loans.tasks.portfolio_refresh_task": {"queue": "batch"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

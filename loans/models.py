@@ -422,6 +422,7 @@ class Loan(fsm.FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["borrower", "product", "status"]),
             models.Index(fields=["status", "assigned_to"], name="loan_review_queue_idx"),
+            models.Index(fields=["status", "review_due_at", "submitted_at", "id"], name="loan_review_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import django_filters
 import django_tables2 as tables
-from django.db.models import Case, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.fields import BooleanField
 from django.urls import reverse
 from django.utils import timezone
@@ -37,7 +37,8 @@ def review_queue_qs(*, now=None):
             ),
             awaiting_countersign=Exists(LoanApproval.objects.filter(loan=OuterRef("pk"), is_open=True)),
         )
-        .order_by("-is_late", "review_due_at", "submitted_at", "pk")
+        # Earliest SLA first puts late work on top, and an index serves the order (no sort of the queue).
+        .order_by(F("review_due_at").asc(nulls_last=True), "submitted_at", "pk")
     )
 
 
@@ -66,7 +67,7 @@ class ReviewFilter(django_filters.FilterSet):
         if value == "unassigned":
             return queryset.filter(assigned_to__isnull=True)
         if value == "late":
-            return queryset.filter(is_late=True)
+            return queryset.filter(review_due_at__lt=timezone.now())
         return queryset
 
     def filter_grade(self, queryset, name, value):

@@ -20,3 +20,13 @@ def review_escalate_task() -> int:
     from loans.services import review
 
     return review.review_escalate_late()
+
+
+@shared_task(acks_late=True)
+def portfolio_refresh_task() -> None:
+    """Recompute the dashboard's figures into the shared cache, so no manager waits for them."""
+    from django.utils import timezone
+
+    from loans import portfolio
+
+    portfolio.dashboard(on=timezone.localdate(), refresh=True)

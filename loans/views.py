@@ -20,6 +20,7 @@ from django_tables2 import RequestConfig
 
 from lender import roles
 from lender.errors import LenderError
+from lender.money import format_cny
 from lender.services import staff_language_set
 from loans import pages, portfolio, schedules, services
 from loans.models import DocumentKind, Loan, LoanDocument, LoanStatus
@@ -114,7 +115,7 @@ def review_queue(request):
     counts = {
         "mine": base.filter(assigned_to=request.user).count(),
         "unassigned": base.filter(assigned_to__isnull=True).count(),
-        "late": base.filter(is_late=True).count(),
+        "late": base.filter(review_due_at__lt=timezone.now()).count(),
     }
     template = "loans/review_queue.html#queue" if request.htmx else "loans/review_queue.html"
     return render(request, template, {"filter": filterset, "table": table, "counts": counts})
@@ -182,7 +183,7 @@ def _application_context(request, loan: Loan, **forms_):
         "reject_form": forms_.get("reject_form") or RejectForm(),
         "reveal_form": forms_.get("reveal_form") or RevealForm(),
         "upload_form": forms_.get("upload_form") or UploadForm(),
-        "product_terms": f"{loan.product.amount_min}–{loan.product.amount_max}, "
+        "product_terms": f"{format_cny(loan.product.amount_min)}–{format_cny(loan.product.amount_max)}, "
         f"{loan.product.term_min_months}–{loan.product.term_max_months}",
     }
 

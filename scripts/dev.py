@@ -255,7 +255,8 @@ def install_chromium() -> None:
     say("installing Debian's chromium for the browser tests (apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env)
+    # A CJK font too, so Chinese text renders in the browser tests' screenshots.
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-wqy-zenhei"], check=False, env=env)
 
 
 def cmd_test(extra: list[str]) -> int:
