@@ -193,6 +193,17 @@ class Command(BaseCommand):
             by=None, kind=kind, full_name=name, id_number=id_number, phone=phone, **profile
         ), True
 
+    def _score(self, loan) -> None:
+        """A submission score, when a model is active (`make run` trains one first)."""
+        from risk import features
+        from risk import services as risk_services
+        from risk.models import ScoreStage
+
+        try:
+            risk_services.application_score(loan=loan, stage=ScoreStage.SUBMISSION)
+        except features.FeatureError:
+            pass
+
     def _documents(self, loan, staff) -> None:
         for kind in loan.product.required_documents:
             document = services.document_upload(
@@ -230,6 +241,7 @@ class Command(BaseCommand):
             reference=reference,
             decide=False,
         )
+        self._score(loan)
         if outcome == "submitted":
             return True
         if outcome == "rejected":
