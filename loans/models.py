@@ -5,6 +5,7 @@ import pghistory
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
@@ -385,6 +386,7 @@ class Loan(fsm.FSMModelMixin, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     credit_line = models.ForeignKey("CreditLine", null=True, blank=True, on_delete=models.PROTECT, related_name="draws")
+    partner = models.ForeignKey("Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="loans")
 
     # Delinquency, kept by repayments (oldest_unpaid_due) and the nightly sweep (the rest).
     oldest_unpaid_due = models.DateField(null=True, blank=True, help_text="Due date of the oldest unpaid installment.")
@@ -738,3 +740,97 @@ class LoanDocument(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verified_at is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Partner channels (the public API)
+# ---------------------------------------------------------------------------------------------
+
+API_SCOPES = ("quote", "apply", "read", "repay")
+
+
+class Partner(models.Model):
+    """A channel or partner that originates applications and collects payments through the API."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
+    # Partners allowed to see the score band and reasons of their applicants' decisions.
+    can_see_reasons = models.BooleanField(default=False)
+    rate_limit = models.CharField(max_length=20, default="600/min", help_text="Requests per key, e.g. 600/min.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerApiKey(models.Model):
+    """An API key: shown once when created, stored as a SHA-256 hash with a public prefix for look-up."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=10, choices=[(s, s) for s in API_SCOPES]))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.partner.code}:{self.prefix}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a partner's Idempotency-Key, replayed for the same request (kept ≥ 24 h)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    is_complete = models.BooleanField(default=False)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_per_partner")]
+
+
+class ApiCallLog(models.Model):
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL)
+    key_prefix = models.CharField(max_length=16, blank=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    status = models.PositiveSmallIntegerField()
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class WebhookEndpoint(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    # HMAC-SHA256 signing secret, shown once at registration (needed in clear to sign).
+    secret = EncryptedCharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (retries exhausted)"
+
+
+class WebhookDelivery(models.Model):
+    """The webhook outbox: one row per event and endpoint, so each event is delivered once."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=WebhookDeliveryStatus.choices, default="pending")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_event_endpoint")]

@@ -30,3 +30,24 @@ def portfolio_refresh_task() -> None:
     from loans import portfolio
 
     portfolio.dashboard(on=timezone.localdate(), refresh=True)
+
+
+class WebhookRetry(Exception):
+    pass
+
+
+@shared_task(acks_late=True, autoretry_for=(WebhookRetry,), retry_backoff=5, retry_backoff_max=3600, max_retries=8)
+def webhook_deliver_task(delivery_id: int) -> str:
+    from loans.services import partners
+
+    result = partners.webhook_deliver(delivery_id=delivery_id)
+    if result == "retry":
+        raise WebhookRetry(f"webhook delivery {delivery_id} failed; retrying with backoff")
+    return result
+
+
+@shared_task(acks_late=True)
+def idempotency_purge_task() -> int:
+    from loans.services import partners
+
+    return partners.idempotency_purge()

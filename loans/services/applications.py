@@ -189,6 +189,7 @@ def loan_submit(
     device_id: str = "",
     reference: str | None = None,
     decide: bool = True,
+    partner_id: int | None = None,
 ) -> Loan:
     """Record an application (status submitted) and queue its decision after commit."""
     try:
@@ -220,6 +221,7 @@ def loan_submit(
         senior_approval_threshold=product.senior_approval_threshold,
         quoted_apr=quote.apr,
         submitted_by=by if _user_id(by) else None,
+        partner_id=partner_id,
     )
     loan.save()
     if reference is None:

@@ -279,6 +279,11 @@ def repayment_record(
         repayment_id=repayment.pk,
         external_reference=reference,
     )
+    from loans.services.partners import webhook_emit
+
+    webhook_emit(loan=loan, event_type="repayment.recorded",
+                 data={"loan": loan.reference, "repayment": repayment.external_reference, "amount": str(amount),
+                       "paid_on": paid_on.isoformat(), "kind": repayment.kind})  # fmt: skip
     if state.is_settled:
         loan.settle(by=by, description=f"Settled by repayment {reference} on {paid_on}.")
         loan.closed_at = timezone.now()

@@ -1,0 +1,161 @@
+"""Partner channels: API keys, idempotency records and webhooks (an outbox delivered by Celery)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lender.errors import InvalidInput
+from loans.models import (
+    API_SCOPES,
+    IdempotencyRecord,
+    Loan,
+    Partner,
+    PartnerApiKey,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+
+KEY_RETENTION = timedelta(hours=48)  # at least the 24 h partners are promised
+WEBHOOK_MAX_ATTEMPTS = 8
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def partner_key_create(*, partner_id: int, scopes: list[str]) -> tuple[PartnerApiKey, str]:
+    """A new API key; the plain key is returned once and never stored."""
+    unknown = set(scopes) - set(API_SCOPES)
+    if not scopes or unknown:
+        raise InvalidInput(f"Scopes must be among {', '.join(API_SCOPES)}.", field="scopes")
+    prefix = secrets.token_hex(6)
+    raw = f"lk_{prefix}_{secrets.token_urlsafe(32)}"
+    key = PartnerApiKey.objects.create(partner_id=partner_id, prefix=prefix, key_hash=_digest(raw), scopes=scopes)
+    return key, raw
+
+
+def partner_key_authenticate(raw: str) -> PartnerApiKey | None:
+    """The active key matching `raw`, compared in constant time; None otherwise."""
+    parts = raw.split("_")
+    if len(parts) < 3 or parts[0] != "lk":
+        return None
+    key = PartnerApiKey.objects.select_related("partner").filter(prefix=parts[1], is_active=True).first()
+    if key is None or not key.partner.is_active or not hmac.compare_digest(key.key_hash, _digest(raw)):
+        return None
+    return key
+
+
+def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+def idempotency_begin(*, partner: Partner, key: str, fingerprint: str) -> tuple[str, IdempotencyRecord]:
+    """Claim a key: ('new', record) to process, or ('replay' | 'in_progress' | 'conflict', existing)."""
+    try:
+        with transaction.atomic():
+            return "new", IdempotencyRecord.objects.create(partner=partner, key=key, request_hash=fingerprint)
+    except IntegrityError:  # the unique (partner, key) constraint: this key was used before
+        record = IdempotencyRecord.objects.get(partner=partner, key=key)
+    if record.request_hash != fingerprint:
+        return "conflict", record
+    return ("replay" if record.is_complete else "in_progress"), record
+
+
+def idempotency_finish(*, record: IdempotencyRecord, status: int, body) -> None:
+    if status >= 500:
+        record.delete()  # a server error is not an answer: the partner may retry the key
+        return
+    record.is_complete, record.response_status = True, status
+    record.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+    record.save(update_fields=["is_complete", "response_status", "response_body"])
+
+
+def idempotency_purge() -> int:
+    return IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - KEY_RETENTION).delete()[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_register(*, partner: Partner, url: str) -> tuple[WebhookEndpoint, str]:
+    if not url.startswith(("https://", "http://")):
+        raise InvalidInput("The webhook URL must be http(s).", field="url")
+    secret = secrets.token_hex(24)
+    return WebhookEndpoint.objects.create(partner=partner, url=url, secret=secret), secret
+
+
+def webhook_emit(*, loan: Loan, event_type: str, data: dict) -> None:
+    """Queue an event for every endpoint of the loan's partner, in the caller's transaction."""
+    if not loan.partner_id:
+        return
+    endpoints = list(WebhookEndpoint.objects.filter(partner_id=loan.partner_id, is_active=True))
+    if not endpoints:
+        return
+    event_id = uuid.uuid4().hex
+    payload = {"id": event_id, "type": event_type, "created": timezone.now().isoformat(), "data": data}
+    rows = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint=e, event_id=event_id, event_type=event_type, payload=payload) for e in endpoints
+    )
+    from loans.tasks import webhook_deliver_task
+
+    for row in rows:
+        webhook_deliver_task.delay_on_commit(row.pk)
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 of "<timestamp>.<body>" with the endpoint's secret, hex."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@transaction.atomic
+def webhook_deliver(*, delivery_id: int) -> str:
+    """Deliver one event to one endpoint at most once: 'delivered', 'skipped', 'retry' or 'failed'."""
+    delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
+    if delivery.status != WebhookDeliveryStatus.PENDING:
+        return "skipped"
+    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        delivery.endpoint.url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "X-Lender-Event": delivery.event_type,
+                 "X-Lender-Delivery": delivery.event_id, "X-Lender-Timestamp": timestamp,
+                 "X-Lender-Signature": "sha256=" + signature(delivery.endpoint.secret, timestamp, body)},
+    )  # fmt: skip
+    delivery.attempts += 1
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            ok = 200 <= response.status < 300
+            error = "" if ok else f"endpoint answered {response.status}"
+    except urllib.error.HTTPError as e:
+        ok, error = False, f"endpoint answered {e.code}"
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        ok, error = False, f"endpoint unreachable: {e}"
+    if ok:
+        delivery.status, delivery.delivered_at, delivery.last_error = (
+            WebhookDeliveryStatus.DELIVERED,
+            timezone.now(),
+            "",
+        )
+    else:
+        delivery.last_error = error
+        if delivery.attempts >= WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = WebhookDeliveryStatus.FAILED
+    delivery.save(update_fields=["status", "attempts", "last_error", "delivered_at"])
+    return "delivered" if ok else ("failed" if delivery.status == WebhookDeliveryStatus.FAILED else "retry")
