@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 import pghistory
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lender.audit import audit
@@ -155,18 +155,69 @@ def _rebalance(loan: Loan, *, by=None) -> allocation.State:
     changed, new = [], []
     for slot in state.slots:
         row = existing.get(slot.number) or Installment(loan=loan, number=slot.number)
-        row.due_date = slot.due_date
-        for name in fields:
-            setattr(row, name, getattr(slot, name))
+        values = {"due_date": slot.due_date, **{name: getattr(slot, name) for name in fields}}
+        if row.pk and all(getattr(row, k) == v for k, v in values.items()):
+            continue  # unchanged: not written
+        for name, value in values.items():
+            setattr(row, name, value)
         (changed if row.pk else new).append(row)
-    Installment.objects.bulk_update(changed, ["due_date", *fields])
+    _update_rows("loans_installment", changed, ["due_date", *fields], {"due_date": "date"})
     Installment.objects.bulk_create(new)
-    by_number = {i.number: i for i in changed + new}
+    by_number = {**existing, **{i.number: i for i in new}}
     RepaymentAllocation.objects.bulk_create(
         RepaymentAllocation(repayment_id=a.key, installment=by_number[a.number], component=a.component, amount=a.amount)
         for a in state.allocations
     )
     _store_repayment_summaries(loan, state)
+    unpaid = [s.due_date for s in state.slots if s.outstanding("principal") or s.outstanding("interest")]
+    loan.oldest_unpaid_due = min(unpaid) if unpaid else None
+    Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=loan.oldest_unpaid_due)
+    if loan.credit_line_id:
+        _credit_line_refresh(loan.credit_line_id)
+    return state
+
+
+def _apply_latest(loan: Loan, repayment: Repayment) -> allocation.State:
+    """Apply a repayment dated on or after every other one to the stored balances.
+
+    Replaying the whole history would give the same result (the new payment comes last in date
+    order, ties broken by id), at a cost that grows with the history; this costs one payment.
+    Bullet loans always replay: their daily accrual state is not stored.
+    """
+    rows = list(loan.installments.all())
+    fields = [f"{c}_{kind}" for c in allocation.COMPONENTS for kind in ("due", "paid")]
+    slots = [allocation.Slot(r.number, r.due_date, **{f: getattr(r, f) for f in fields}) for r in rows]
+    state = allocation.new_state(_terms(loan), slots)
+    try:
+        applied = allocation.apply_payment(state, allocation.Payment(repayment.pk, repayment.amount, repayment.paid_on))
+    except allocation.AllocationError as e:
+        raise InvalidInput(e.message, **e.extra) from None
+    by_number = {r.number: r for r in rows}
+    keep = {slot.number for slot in state.slots}
+    dropped = [r.pk for r in rows if r.number not in keep]
+    if dropped:  # a shortened term drops the last installments (they have no allocations: they were not due)
+        Installment.objects.filter(pk__in=dropped).delete()
+    changed = []
+    for slot in state.slots:
+        row = by_number[slot.number]
+        values = {f: getattr(slot, f) for f in fields}
+        if any(getattr(row, f) != v for f, v in values.items()):
+            for f, v in values.items():
+                setattr(row, f, v)
+            changed.append(row)
+    _update_rows("loans_installment", changed, fields, {})
+    RepaymentAllocation.objects.bulk_create(
+        RepaymentAllocation(repayment_id=a.key, installment=by_number[a.number], component=a.component, amount=a.amount)
+        for a in state.allocations
+    )
+    totals = dict.fromkeys(allocation.COMPONENTS, Decimal("0.00"))
+    for a in state.allocations:
+        totals[a.component] += a.amount
+    repayment.principal_amount, repayment.interest_amount = totals["principal"], totals["interest"]
+    repayment.fee_amount, repayment.penalty_amount = totals["fee"], totals["penalty"]
+    repayment.kind, repayment.prepaid_principal = applied.kind, applied.prepaid_principal
+    repayment.save(update_fields=["principal_amount", "interest_amount", "fee_amount", "penalty_amount", "kind",
+                                  "prepaid_principal"])  # fmt: skip
     unpaid = [s.due_date for s in state.slots if s.outstanding("principal") or s.outstanding("interest")]
     loan.oldest_unpaid_due = min(unpaid) if unpaid else None
     Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=loan.oldest_unpaid_due)
@@ -181,16 +232,35 @@ def _store_repayment_summaries(loan: Loan, state: allocation.State) -> None:
         bucket = totals.setdefault(a.key, dict.fromkeys(allocation.COMPONENTS, Decimal("0.00")))
         bucket[a.component] += a.amount
     applied = {a.key: a for a in state.applied}
-    rows = list(loan.repayments.all())
-    for r in rows:
+    names = ["principal_amount", "interest_amount", "fee_amount", "penalty_amount", "kind", "prepaid_principal"]
+    changed = []
+    for r in loan.repayments.all():
         bucket = totals.get(r.pk, dict.fromkeys(allocation.COMPONENTS, Decimal("0.00")))
+        before = [getattr(r, n) for n in names]
         r.principal_amount, r.interest_amount = bucket["principal"], bucket["interest"]
         r.fee_amount, r.penalty_amount = bucket["fee"], bucket["penalty"]
         if r.pk in applied:
             r.kind, r.prepaid_principal = applied[r.pk].kind, applied[r.pk].prepaid_principal
-    Repayment.objects.bulk_update(
-        rows, ["principal_amount", "interest_amount", "fee_amount", "penalty_amount", "kind", "prepaid_principal"]
-    )
+        if [getattr(r, n) for n in names] != before:
+            changed.append(r)
+    _update_rows("loans_repayment", changed, names, {"kind": "varchar"})
+
+
+def _update_rows(table: str, rows: list, columns: list[str], casts: dict[str, str]) -> None:
+    """One UPDATE ... FROM (VALUES ...) for the rows that changed (the ORM's bulk_update builds a CASE per
+    row and column, which cost more than the rest of a repayment together)."""
+    if not rows:
+        return
+    width = len(columns) + 1
+    placeholders = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in rows)
+    params = [value for row in rows for value in (row.pk, *[getattr(row, c) for c in columns])]
+    assignments = ", ".join(f"{c} = v.{c}::{casts.get(c, 'numeric')}" for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} t SET {assignments} FROM (VALUES {placeholders}) AS v(id, {', '.join(columns)}) "
+            f"WHERE t.id = v.id::bigint",
+            params,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +339,11 @@ def repayment_record(
             ) from None
         return existing, False
     with pghistory.context(user=_user_id(by)):
-        state = _rebalance(loan, by=by)
+        is_latest = not loan.repayments.filter(status=RepaymentStatus.POSTED, paid_on__gt=paid_on).exists()
+        if is_latest and loan.method != schedules.BULLET:
+            state = _apply_latest(loan, repayment)
+        else:
+            state = _rebalance(loan, by=by)
     repayment.refresh_from_db()
     audit(
         target=loan,

@@ -1,7 +1,7 @@
 """Money movement on real PostgreSQL: disbursement, repayments, reversal, settlement, credit lines."""
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -336,3 +336,22 @@ def test_loan_admin_shows_terms_schedule_repayments_and_audit_trail_read_only(
     assert "ADMIN-VIEW" in page and "946.19" in page and "disburse" in page
     assert 'name="_save"' not in page  # read-only: no save button
     assert client.get("/admin/loans/creditline/").status_code == 200
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    amounts=st.lists(st.decimals(min_value="50", max_value="3000", places=2), min_size=1, max_size=5),
+    rule=st.sampled_from(["reduce_installment", "shorten_term"]),
+    method=st.sampled_from(["equal_installment", "equal_principal", "interest_first"]),
+)
+def test_applying_the_latest_payment_equals_replaying_the_history(make_active_loan, amounts, rule, method):
+    from loans.services.payments import _rebalance
+
+    loan = make_active_loan(method=method, product=ProductFactory(prepayment_rule=rule))
+    for k, amount in enumerate(amounts):  # dated in order: each is applied to the stored balances
+        pay(loan, str(amount), date(2026, 2, 1) + timedelta(days=20 * k), ref=f"{loan.pk}-{k}")
+    incremental = balances(loan)
+    summaries = list(loan.repayments.order_by("pk").values_list("principal_amount", "interest_amount", "kind"))
+    _rebalance(Loan.objects.get(pk=loan.pk))  # the full replay from the contract
+    assert balances(loan) == incremental
+    assert list(loan.repayments.order_by("pk").values_list("principal_amount", "interest_amount", "kind")) == summaries
