@@ -9,6 +9,7 @@ from collection.models import (
     SweepChunk,
     SweepRun,
 )
+from lender.admin_base import ReadOnlyAdmin
 
 
 @admin.register(LadderStep)
@@ -16,19 +17,8 @@ class LadderStepAdmin(admin.ModelAdmin):
     list_display = ("bucket", "assignee_group", "action", "recommend_write_off")
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(ReadOnly):
+class CollectionCaseAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
         "loan",
@@ -44,19 +34,19 @@ class CollectionCaseAdmin(ReadOnly):
 
 
 @admin.register(ContactLog)
-class ContactLogAdmin(ReadOnly):
+class ContactLogAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "case", "collector", "channel", "outcome", "next_action_on")
     list_filter = ("channel", "outcome")
 
 
 @admin.register(PromiseToPay)
-class PromiseToPayAdmin(ReadOnly):
+class PromiseToPayAdmin(ReadOnlyAdmin):
     list_display = ("case", "amount", "promised_for", "status", "created_by")
     list_filter = ("status",)
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnly):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "installment", "kind", "channel", "status", "attempts", "sent_at", "last_error")
     list_filter = ("status", "kind", "channel")
 
@@ -69,6 +59,6 @@ class SweepChunkInline(admin.TabularInline):
 
 
 @admin.register(SweepRun)
-class SweepRunAdmin(ReadOnly):
+class SweepRunAdmin(ReadOnlyAdmin):
     list_display = ("business_date", "chunks_planned", "started_at", "completed_at")
     inlines = (SweepChunkInline,)

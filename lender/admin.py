@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 
+from lender.admin_base import ReadOnlyAdmin
 from lender.models import AuditEvent, StaffProfile
 
 
@@ -20,19 +21,10 @@ class StaffUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "target_type", "target_id", "actor", "message")
     list_filter = ("action", "target_type")
     list_select_related = ("actor", "target_type")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 admin.site.site_header = "Lender back office"

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django_fsm_log.admin import StateLogInline
 
+from lender.admin_base import ReadOnlyAdmin
 from lender.money import format_cny
 from loans import services
 from loans.models import (
@@ -317,8 +318,8 @@ class LoanAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditLine)
-class CreditLineAdmin(admin.ModelAdmin):
-    """Read-only: lines change through draws, repayments and the limit services (audited)."""
+class CreditLineAdmin(ReadOnlyAdmin):
+    """Lines change through draws, repayments and the limit services (audited)."""
 
     list_display = ("borrower", "product", "limit", "used", "available", "status", "updated_at")
     list_filter = ("status", "product")
@@ -326,12 +327,3 @@ class CreditLineAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in CreditLine._meta.fields] + ["available"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

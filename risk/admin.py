@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from lender.admin_base import ReadOnlyAdmin
 from risk import services
 from risk.models import CreditLimitChange, CreditScore, Decision, ListEntry, ProductPolicy, RuleHit, ScoringModel
 
@@ -44,17 +45,6 @@ class ListEntryAdmin(admin.ModelAdmin):
     list_display = ("kind", "reason", "added_by", "created_at")
     list_filter = ("kind",)
     readonly_fields = ("identifier_hash",)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CreditScore)

@@ -169,6 +169,11 @@ def _rebalance(loan: Loan, *, by=None) -> allocation.State:
         for a in state.allocations
     )
     _store_repayment_summaries(loan, state)
+    return _balances_stored(loan, state)
+
+
+def _balances_stored(loan: Loan, state: allocation.State) -> allocation.State:
+    """What follows new balances: the oldest unpaid due date (the sweep's input) and the credit line."""
     unpaid = [s.due_date for s in state.slots if s.outstanding("principal") or s.outstanding("interest")]
     loan.oldest_unpaid_due = min(unpaid) if unpaid else None
     Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=loan.oldest_unpaid_due)
@@ -218,12 +223,7 @@ def _apply_latest(loan: Loan, repayment: Repayment) -> allocation.State:
     repayment.kind, repayment.prepaid_principal = applied.kind, applied.prepaid_principal
     repayment.save(update_fields=["principal_amount", "interest_amount", "fee_amount", "penalty_amount", "kind",
                                   "prepaid_principal"])  # fmt: skip
-    unpaid = [s.due_date for s in state.slots if s.outstanding("principal") or s.outstanding("interest")]
-    loan.oldest_unpaid_due = min(unpaid) if unpaid else None
-    Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=loan.oldest_unpaid_due)
-    if loan.credit_line_id:
-        _credit_line_refresh(loan.credit_line_id)
-    return state
+    return _balances_stored(loan, state)
 
 
 def _store_repayment_summaries(loan: Loan, state: allocation.State) -> None:
