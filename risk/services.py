@@ -460,3 +460,24 @@ def credit_line_review(*, credit_line_id: int, by=None) -> CreditLimitChange | N
 
 def credit_line_review_ids() -> list[int]:
     return list(CreditLine.objects.filter(status="active").order_by("pk").values_list("pk", flat=True))
+
+
+@transaction.atomic
+def credit_line_open_scored(*, loan_id: int, by=None) -> CreditLine:
+    """Open a revolving line for an application's borrower with the initial limit its score earns.
+
+    Raises InvalidInput when the application has no score or its grade earns no line.
+    """
+    from loans.services import credit_line_open
+
+    loan = Loan.objects.select_related("borrower", "product").get(pk=loan_id)
+    score = loan.scores.order_by("-created_at", "-pk").first()
+    if score is None:
+        raise InvalidInput("The application has no credit score: a line's limit is set from it.", field="loan")
+    limit = credit_limit_for(borrower=loan.borrower, product=loan.product, grade=score.grade)
+    if limit <= 0:
+        raise InvalidInput(f"Grade {score.grade} earns no credit line on {loan.product.name}.", field="loan")
+    line = credit_line_open(borrower_id=loan.borrower_id, product_id=loan.product_id, limit=limit, by=by)
+    CreditLimitChange.objects.create(credit_line=line, before=Decimal("0.00"), after=limit, score=score, changed_by=by,
+                                     reason=f"Initial limit from grade {score.grade} and income.")  # fmt: skip
+    return line

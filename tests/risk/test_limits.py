@@ -82,3 +82,19 @@ def test_limit_review_skips_a_borrower_with_a_bad_record(line, settings):
 def test_limit_review_needs_the_threshold(line, settings):
     settings.LIMIT_INCREASE_MIN_SCORE = 101
     assert services.credit_line_review(credit_line_id=line.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_revolving_line_opens_with_the_limit_its_score_earns(active_model):
+    product = ProductFactory(kind="revolving", amount_min=D("50.00"), amount_max=D("200000.00"), allowed_methods=["bullet"],
+                             term_min_months=1, term_max_months=12, annual_rate=D("0.18"))  # fmt: skip
+    borrower = BorrowerFactory(monthly_income=D("10000.00"))
+    loan = loan_services.loan_submit(borrower_id=borrower.pk, product_id=product.pk, amount=D("5000.00"),
+                                     term_months=1, method="bullet", decide=False)  # fmt: skip
+    with pytest.raises(Exception, match="no credit score"):
+        services.credit_line_open_scored(loan_id=loan.pk)
+    score = services.application_score(loan=loan, stage="submission")
+    line = services.credit_line_open_scored(loan_id=loan.pk)
+    expected = services.credit_limit_for(borrower=borrower, product=product, grade=score.grade)
+    assert line.limit == expected and line.limit == D("10000.00") * services.GRADE_INCOME_MULTIPLE[score.grade]
+    assert CreditLimitChange.objects.get(credit_line=line).after == expected
