@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from lender.errors import InvalidInput
 from loans import allocation, services
-from loans.models import ApiCallLog, BorrowerKind, Loan, LoanProduct, RepaymentMethod
+from loans.models import BorrowerKind, Loan, LoanProduct, RepaymentMethod
 from loans.services import partners
 
 # ---------------------------------------------------------------------------------------------
@@ -104,14 +104,10 @@ class ApiCallLogMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         principal = getattr(request, "api_principal", None)
-        ApiCallLog.objects.create(
-            partner=principal.partner if principal else None,
-            key_prefix=principal.key.prefix if principal else "",
-            method=request.method,
-            path=request.path[:300],
-            status=response.status_code,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+        partners.api_call_record(
+            key=principal.key if principal else None, method=request.method, path=request.path,
+            status=response.status_code, latency_ms=(time.perf_counter() - started) * 1000,
+        )  # fmt: skip
         return response
 
 
@@ -124,9 +120,7 @@ class PartnerApi(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         request._request.api_principal = request.user  # for the call log
-        partners_key = request.user.key
-        if partners_key.last_used_at is None or (timezone.now() - partners_key.last_used_at).total_seconds() > 60:
-            type(partners_key).objects.filter(pk=partners_key.pk).update(last_used_at=timezone.now())
+        partners.partner_key_touch(key=request.user.key)
 
     @property
     def partner(self):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from lender.errors import InvalidInput
 from loans.models import (
     API_SCOPES,
+    ApiCallLog,
     IdempotencyRecord,
     Loan,
     Partner,
@@ -57,6 +58,20 @@ def partner_key_authenticate(raw: str) -> PartnerApiKey | None:
     if key is None or not key.partner.is_active or not hmac.compare_digest(key.key_hash, _digest(raw)):
         return None
     return key
+
+
+def partner_key_touch(*, key: PartnerApiKey) -> None:
+    """Record a key's use, at most once a minute (not a write per call)."""
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        PartnerApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+
+
+def api_call_record(*, key: PartnerApiKey | None, method: str, path: str, status: int, latency_ms: float) -> None:
+    ApiCallLog.objects.create(
+        partner=key.partner if key else None, key_prefix=key.prefix if key else "", method=method, path=path[:300],
+        status=status, latency_ms=round(latency_ms, 2),
+    )  # fmt: skip
 
 
 def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
