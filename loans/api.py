@@ -463,7 +463,8 @@ class RepaymentCreateApi(PartnerApi):
         return Response(body, status=status_code)
 
     def _record(self, reference, payload):
-        loan = _my_loan(self.partner, reference)
+        # Only the id: the service locks and reads the loan itself.
+        loan = get_object_or_404(Loan.objects.only("pk"), reference=reference, partner=self.partner)
         data = RepaymentIn(data=payload)
         data.is_valid(raise_exception=True)
         v = data.validated_data

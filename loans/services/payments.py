@@ -175,28 +175,42 @@ def _rebalance(loan: Loan, *, by=None) -> allocation.State:
 def _balances_stored(loan: Loan, state: allocation.State) -> allocation.State:
     """What follows new balances: the oldest unpaid due date (the sweep's input) and the credit line."""
     unpaid = [s.due_date for s in state.slots if s.outstanding("principal") or s.outstanding("interest")]
-    loan.oldest_unpaid_due = min(unpaid) if unpaid else None
-    Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=loan.oldest_unpaid_due)
+    oldest = min(unpaid) if unpaid else None
+    if oldest != loan.oldest_unpaid_due:
+        loan.oldest_unpaid_due = oldest
+        Loan.objects.filter(pk=loan.pk).update(oldest_unpaid_due=oldest)
     if loan.credit_line_id:
         _credit_line_refresh(loan.credit_line_id)
     return state
 
 
-def _apply_latest(loan: Loan, repayment: Repayment) -> allocation.State:
-    """Apply a repayment dated on or after every other one to the stored balances.
+def _plan_latest(loan: Loan, *, amount: Decimal, paid_on: date):
+    """Allocate a repayment dated on or after every other one against the stored balances (no writes).
 
     Replaying the whole history would give the same result (the new payment comes last in date
     order, ties broken by id), at a cost that grows with the history; this costs one payment.
-    Bullet loans always replay: their daily accrual state is not stored.
+    Bullet loans always replay: their daily accrual state is not stored. Raises InvalidInput.
     """
     rows = list(loan.installments.all())
     fields = [f"{c}_{kind}" for c in allocation.COMPONENTS for kind in ("due", "paid")]
     slots = [allocation.Slot(r.number, r.due_date, **{f: getattr(r, f) for f in fields}) for r in rows]
     state = allocation.new_state(_terms(loan), slots)
     try:
-        applied = allocation.apply_payment(state, allocation.Payment(repayment.pk, repayment.amount, repayment.paid_on))
+        applied = allocation.apply_payment(state, allocation.Payment(None, amount, paid_on))
     except allocation.AllocationError as e:
         raise InvalidInput(e.message, **e.extra) from None
+    totals = dict.fromkeys(allocation.COMPONENTS, Decimal("0.00"))
+    for a in state.allocations:
+        totals[a.component] += a.amount
+    summary = {"principal_amount": totals["principal"], "interest_amount": totals["interest"],
+               "fee_amount": totals["fee"], "penalty_amount": totals["penalty"], "kind": applied.kind,
+               "prepaid_principal": applied.prepaid_principal}  # fmt: skip
+    return rows, state, summary
+
+
+def _write_latest(loan: Loan, repayment: Repayment, rows, state: allocation.State) -> allocation.State:
+    """Store a planned latest repayment: changed installments, its allocations, the loan's follow-ups."""
+    fields = [f"{c}_{kind}" for c in allocation.COMPONENTS for kind in ("due", "paid")]
     by_number = {r.number: r for r in rows}
     keep = {slot.number for slot in state.slots}
     dropped = [r.pk for r in rows if r.number not in keep]
@@ -212,17 +226,11 @@ def _apply_latest(loan: Loan, repayment: Repayment) -> allocation.State:
             changed.append(row)
     _update_rows("loans_installment", changed, fields, {})
     RepaymentAllocation.objects.bulk_create(
-        RepaymentAllocation(repayment_id=a.key, installment=by_number[a.number], component=a.component, amount=a.amount)
+        RepaymentAllocation(
+            repayment=repayment, installment=by_number[a.number], component=a.component, amount=a.amount
+        )
         for a in state.allocations
     )
-    totals = dict.fromkeys(allocation.COMPONENTS, Decimal("0.00"))
-    for a in state.allocations:
-        totals[a.component] += a.amount
-    repayment.principal_amount, repayment.interest_amount = totals["principal"], totals["interest"]
-    repayment.fee_amount, repayment.penalty_amount = totals["fee"], totals["penalty"]
-    repayment.kind, repayment.prepaid_principal = applied.kind, applied.prepaid_principal
-    repayment.save(update_fields=["principal_amount", "interest_amount", "fee_amount", "penalty_amount", "kind",
-                                  "prepaid_principal"])  # fmt: skip
     return _balances_stored(loan, state)
 
 
@@ -321,6 +329,10 @@ def repayment_record(
         raise InvalidInput(
             f"A repayment cannot be dated before the disbursement on {loan.disbursed_on}.", field="paid_on"
         )
+    is_latest = not loan.repayments.filter(status=RepaymentStatus.POSTED, paid_on__gt=paid_on).exists()
+    planned = (
+        _plan_latest(loan, amount=amount, paid_on=paid_on) if is_latest and loan.method != schedules.BULLET else None
+    )
     try:
         with transaction.atomic():  # another loan's request may hold the same reference
             repayment = Repayment.objects.create(
@@ -330,6 +342,7 @@ def repayment_record(
                 paid_on=paid_on,
                 channel=channel,
                 recorded_by=by if _user_id(by) else None,
+                **(planned[2] if planned else {}),
             )
     except IntegrityError:
         existing = Repayment.objects.get(external_reference=reference)
@@ -339,12 +352,11 @@ def repayment_record(
             ) from None
         return existing, False
     with pghistory.context(user=_user_id(by)):
-        is_latest = not loan.repayments.filter(status=RepaymentStatus.POSTED, paid_on__gt=paid_on).exists()
-        if is_latest and loan.method != schedules.BULLET:
-            state = _apply_latest(loan, repayment)
+        if planned is not None:
+            state = _write_latest(loan, repayment, planned[0], planned[1])
         else:
             state = _rebalance(loan, by=by)
-    repayment.refresh_from_db()
+            repayment.refresh_from_db()
     audit(
         target=loan,
         action="repayment_recorded",
