@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import django_filters
 import django_tables2 as tables
-from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
 from django.db.models.fields import BooleanField
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -182,12 +181,3 @@ def borrower_record(loan: Loan):
         .select_related("product")
         .order_by("-submitted_at")
     )
-
-
-def loan_search_q(term: str) -> Q:
-    return Q(reference__icontains=term) | Q(borrower__full_name__icontains=term)
-
-
-def loan_url(loan: Loan) -> str:
-    name = "loans:application" if loan.status in (LoanStatus.SUBMITTED, LoanStatus.IN_REVIEW) else "loans:loan"
-    return reverse(name, args=[loan.pk])

@@ -2,11 +2,9 @@
 
 from datetime import date
 
-from django.db.models import QuerySet
-
 from lender.errors import InvalidInput, StateError
 from loans import allocation
-from loans.models import Loan, LoanStatus, Repayment
+from loans.models import Loan, LoanStatus
 
 
 def loan_payoff_quote(*, loan: Loan, on: date) -> allocation.Payoff:
@@ -18,7 +16,3 @@ def loan_payoff_quote(*, loan: Loan, on: date) -> allocation.Payoff:
     from loans.services import loan_state
 
     return allocation.payoff(loan_state(loan), on)
-
-
-def loan_repayments(*, loan: Loan) -> QuerySet[Repayment]:
-    return loan.repayments.select_related("recorded_by", "reversed_by").prefetch_related("allocations__installment")

@@ -3,11 +3,10 @@
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from loans import schedules
-from loans.models import Installment, Loan, LoanStatus
+from loans.models import Loan, LoanStatus
 from risk.models import ScoringModel
 
 OPEN_LOAN = (LoanStatus.ACTIVE, LoanStatus.OVERDUE)
@@ -29,25 +28,6 @@ def new_monthly_payment(*, amount, annual_rate, term_months: int, method: str, d
     rows = schedules.build_schedule(amount, annual_rate, term_months, method, on, day_count=day_count)
     total = sum(r.total for r in rows)
     return float(rows[0].total if method != schedules.BULLET else total / term_months)
-
-
-def borrower_history(*, borrower_id: int, on: date, excluding_loan_id: int | None = None) -> dict:
-    """Worst days past due ever seen on the borrower's installments, open loans, applications in 30 days."""
-    unpaid = Installment.objects.filter(loan__borrower_id=borrower_id, due_date__lt=on).exclude(
-        principal_paid=F("principal_due"), interest_paid=F("interest_due"), penalty_paid=F("penalty_due"),
-        fee_paid=F("fee_due"),
-    )  # fmt: skip
-    oldest = unpaid.aggregate(oldest=Min("due_date"))["oldest"]
-    worst = (on - oldest).days if oldest else 0
-    loans = Loan.objects.filter(borrower_id=borrower_id).exclude(pk=excluding_loan_id)
-    counts = loans.aggregate(
-        open_loans=Count("pk", filter=Q(status__in=OPEN_LOAN)),
-        written_off=Count("pk", filter=Q(status=LoanStatus.WRITTEN_OFF)),
-        recent=Count("pk", filter=Q(submitted_at__gte=timezone.now() - timedelta(days=30))),
-    )
-    if counts["written_off"]:
-        worst = max(worst, 180)
-    return {"worst_days_past_due": worst, "open_loans": counts["open_loans"], "recent_applications": counts["recent"]}
 
 
 # One hand-written query: the ORM's compilation of the same subqueries cost ten times the query.
