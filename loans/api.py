@@ -280,11 +280,14 @@ PROBLEM = inline_serializer(
 ERRORS = {(code, "application/problem+json"): OpenApiResponse(PROBLEM, description=text) for code, text in (
     (400, "Invalid input (a message per field)"), (401, "No or bad API key"), (403, "Scope missing"),
     (404, "Not found"), (409, "Wrong state, or the same Idempotency-Key still in progress"),
+    (415, "The request body is not JSON (or form data) that can be read"),
     (422, "Idempotency-Key reused with a different request"), (429, "Throttled (see Retry-After)"),
 )}  # fmt: skip
 
 
-def _errors(*codes):
+def _errors(*codes, body: bool = True):
+    """Problem responses of an operation; every operation that takes a body can also answer 415."""
+    codes = (*codes, 415) if body else codes
     return {(c, "application/problem+json"): ERRORS[(c, "application/problem+json")] for c in codes}
 
 
@@ -372,7 +375,8 @@ class ApplicationCreateApi(PartnerApi):
 class ApplicationApi(PartnerApi):
     scope = "read"
 
-    @extend_schema(responses={200: ApplicationOut, **_errors(401, 403, 404, 429)}, operation_id="application_read")
+    @extend_schema(responses={200: ApplicationOut, **_errors(401, 403, 404, 429, body=False)},
+                   operation_id="application_read")  # fmt: skip
     def get(self, request, reference):
         return Response(ApplicationOut(_application_out(_my_loan(self.partner, reference), self.partner)).data)
 
@@ -415,7 +419,7 @@ def _loan_out(loan: Loan) -> dict:
 class LoanApi(PartnerApi):
     scope = "read"
 
-    @extend_schema(responses={200: LoanOut, **_errors(401, 403, 404, 429)}, operation_id="loan_read")
+    @extend_schema(responses={200: LoanOut, **_errors(401, 403, 404, 429, body=False)}, operation_id="loan_read")
     def get(self, request, reference):
         return Response(LoanOut(_loan_out(_my_loan(self.partner, reference))).data)
 
