@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lender.audit import audit
+from lender.db import fetch_one
 from lender.errors import AuthorityError, InvalidInput, NotFound, StateError
 from lender.money import format_cny
 from loans import schedules
@@ -241,10 +242,11 @@ def loan_submit(
 
 
 def _lock(loan_id: int) -> Loan:
-    try:
-        return Loan.objects.select_for_update().get(pk=loan_id)
-    except Loan.DoesNotExist:
-        raise NotFound(f"No loan {loan_id}.") from None
+    """The loan, locked (SELECT ... FOR UPDATE) until the caller's transaction ends; every write starts here."""
+    loan = fetch_one(Loan, '"id" = %s', [loan_id], suffix=" FOR UPDATE")
+    if loan is None:
+        raise NotFound(f"No loan {loan_id}.")
+    return loan
 
 
 def _require_transition(loan: Loan, name: str, verb: str) -> None:

@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lender.audit import audit
+from lender.db import fetch, fetch_one
 from lender.errors import InvalidInput, NotFound, StateError
 from lender.money import format_cny
 from loans import allocation, schedules
@@ -184,6 +185,16 @@ def _balances_stored(loan: Loan, state: allocation.State) -> allocation.State:
     return state
 
 
+def _posted_after(loan_id: int, paid_on: date) -> bool:
+    """Whether the loan has a posted repayment dated after `paid_on`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Repayment._meta.db_table} WHERE loan_id = %s AND status = %s AND paid_on > %s LIMIT 1",
+            [loan_id, RepaymentStatus.POSTED, paid_on],
+        )
+        return cursor.fetchone() is not None
+
+
 def _plan_latest(loan: Loan, *, amount: Decimal, paid_on: date):
     """Allocate a repayment dated on or after every other one against the stored balances (no writes).
 
@@ -191,7 +202,7 @@ def _plan_latest(loan: Loan, *, amount: Decimal, paid_on: date):
     order, ties broken by id), at a cost that grows with the history; this costs one payment.
     Bullet loans always replay: their daily accrual state is not stored. Raises InvalidInput.
     """
-    rows = list(loan.installments.all())
+    rows = fetch(Installment, '"loan_id" = %s', [loan.pk], suffix=' ORDER BY "number"')
     fields = [f"{c}_{kind}" for c in allocation.COMPONENTS for kind in ("due", "paid")]
     slots = [allocation.Slot(r.number, r.due_date, **{f: getattr(r, f) for f in fields}) for r in rows]
     state = allocation.new_state(_terms(loan), slots)
@@ -311,7 +322,7 @@ def repayment_record(
     if not reference:
         raise InvalidInput("A repayment needs the payment's external reference.", field="external_reference")
     loan = _lock(loan_id)
-    existing = Repayment.objects.filter(external_reference=reference).first()
+    existing = fetch_one(Repayment, '"external_reference" = %s', [reference])
     if existing is not None:
         if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
             raise InvalidInput(
@@ -329,7 +340,7 @@ def repayment_record(
         raise InvalidInput(
             f"A repayment cannot be dated before the disbursement on {loan.disbursed_on}.", field="paid_on"
         )
-    is_latest = not loan.repayments.filter(status=RepaymentStatus.POSTED, paid_on__gt=paid_on).exists()
+    is_latest = not _posted_after(loan.pk, paid_on)
     planned = (
         _plan_latest(loan, amount=amount, paid_on=paid_on) if is_latest and loan.method != schedules.BULLET else None
     )
