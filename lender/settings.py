@@ -210,6 +210,8 @@ CACHES = {
 }
 
 # --- API ---------------------------------------------------------------------------------
+# Per-key throttle counters (Redis INCR): the shared cache's server unless set.
+THROTTLE_REDIS_URL = env.str("THROTTLE_REDIS_URL", default=CACHES["default"]["LOCATION"])
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "lender.api.exception_handler",

@@ -747,6 +747,22 @@ class LoanDocument(models.Model):
 # ---------------------------------------------------------------------------------------------
 
 API_SCOPES = ("quote", "apply", "read", "repay")
+RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "day": 86400}
+
+
+def rate_limit_parse(text: str) -> tuple[int, int]:
+    """'600/min' -> (600, 60): requests allowed per window of seconds. Raises ValidationError."""
+    count, _, period = (text or "").strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in RATE_PERIODS:
+        raise ValidationError(
+            f"Write a rate as <requests>/<period>, the period one of {', '.join(RATE_PERIODS)} (e.g. 600/min).",
+            code="invalid_rate",
+        )
+    return int(count), RATE_PERIODS[period]
+
+
+def _validate_rate_limit(text: str) -> None:
+    rate_limit_parse(text)
 
 
 class Partner(models.Model):
@@ -757,8 +773,18 @@ class Partner(models.Model):
     is_active = models.BooleanField(default=True)
     # Partners allowed to see the score band and reasons of their applicants' decisions.
     can_see_reasons = models.BooleanField(default=False)
-    rate_limit = models.CharField(max_length=20, default="600/min", help_text="Requests per key, e.g. 600/min.")
+    rate_limit = models.CharField(
+        max_length=20, default="600/min", validators=[_validate_rate_limit], help_text="Requests per key, e.g. 600/min."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate_limit__regex=r"^[1-9][0-9]*/(s|sec|second|min|minute|h|hour|day)$"),
+                name="partner_rate_limit_valid",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -13,9 +13,10 @@ import uuid
 from datetime import timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from lender.db import fetch_one
 from lender.errors import InvalidInput
 from loans.models import (
     API_SCOPES,
@@ -30,6 +31,9 @@ from loans.models import (
 )
 
 KEY_RETENTION = timedelta(hours=48)  # at least the 24 h partners are promised
+# A key still "in progress" after this long belongs to a request that died (gunicorn kills a worker
+# after 30 s): the partner's retry takes it over instead of getting 409 until the key expires.
+IN_PROGRESS_ABANDONED = timedelta(minutes=2)
 WEBHOOK_MAX_ATTEMPTS = 8
 
 
@@ -54,10 +58,12 @@ def partner_key_authenticate(raw: str) -> PartnerApiKey | None:
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != "lk":
         return None
-    key = PartnerApiKey.objects.select_related("partner").filter(prefix=parts[1], is_active=True).first()
-    if key is None or not key.partner.is_active or not hmac.compare_digest(key.key_hash, _digest(raw)):
+    # Every API call starts here: two keyed reads without the ORM's query compilation.
+    key = fetch_one(PartnerApiKey, '"prefix" = %s AND "is_active"', [parts[1]])
+    if key is None or not hmac.compare_digest(key.key_hash, _digest(raw)):
         return None
-    return key
+    key.partner = fetch_one(Partner, '"id" = %s', [key.partner_id])
+    return key if key.partner.is_active else None
 
 
 def partner_key_touch(*, key: PartnerApiKey) -> None:
@@ -68,10 +74,14 @@ def partner_key_touch(*, key: PartnerApiKey) -> None:
 
 
 def api_call_record(*, key: PartnerApiKey | None, method: str, path: str, status: int, latency_ms: float) -> None:
-    ApiCallLog.objects.create(
-        partner=key.partner if key else None, key_prefix=key.prefix if key else "", method=method, path=path[:300],
-        status=status, latency_ms=round(latency_ms, 2),
-    )  # fmt: skip
+    """One row per API call (a single INSERT: it runs on every call)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ApiCallLog._meta.db_table} (partner_id, key_prefix, method, path, status, latency_ms, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [key.partner_id if key else None, key.prefix if key else "", method[:8], path[:300], status,
+             round(latency_ms, 2), timezone.now()],
+        )  # fmt: skip
 
 
 def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
@@ -79,24 +89,56 @@ def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
 
 
 def idempotency_begin(*, partner: Partner, key: str, fingerprint: str) -> tuple[str, IdempotencyRecord]:
-    """Claim a key: ('new', record) to process, or ('replay' | 'in_progress' | 'conflict', existing)."""
-    try:
-        with transaction.atomic():
-            return "new", IdempotencyRecord.objects.create(partner=partner, key=key, request_hash=fingerprint)
-    except IntegrityError:  # the unique (partner, key) constraint: this key was used before
-        record = IdempotencyRecord.objects.get(partner=partner, key=key)
+    """Claim a key: ('new', record) to process, or ('replay' | 'in_progress' | 'conflict', existing).
+
+    The claim is one INSERT ... ON CONFLICT DO NOTHING, committed at once, so a concurrent request
+    with the same key sees it (and gets 'in_progress') while this one is processed. A claim left
+    in progress longer than IN_PROGRESS_ABANDONED is taken over by the same request.
+    """
+    table, now = IdempotencyRecord._meta.db_table, timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (partner_id, key, request_hash, is_complete, created_at) "
+            "VALUES (%s, %s, %s, false, %s) ON CONFLICT (partner_id, key) DO NOTHING RETURNING id",
+            [partner.pk, key, fingerprint, now],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        record = IdempotencyRecord(id=row[0], partner=partner, key=key, request_hash=fingerprint, created_at=now)
+        record._state.adding = False
+        return "new", record
+    record = fetch_one(IdempotencyRecord, '"partner_id" = %s AND "key" = %s', [partner.pk, key])
+    if record is None:  # purged between the two statements: claim it again
+        return idempotency_begin(partner=partner, key=key, fingerprint=fingerprint)
     if record.request_hash != fingerprint:
         return "conflict", record
-    return ("replay" if record.is_complete else "in_progress"), record
+    if record.is_complete:
+        return "replay", record
+    if record.created_at < now - IN_PROGRESS_ABANDONED:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET created_at = %s WHERE id = %s AND NOT is_complete AND created_at = %s",
+                [now, record.pk, record.created_at],
+            )
+            if cursor.rowcount == 1:
+                record.created_at = now
+                return "new", record
+    return "in_progress", record
 
 
 def idempotency_finish(*, record: IdempotencyRecord, status: int, body) -> None:
-    if status >= 500:
-        record.delete()  # a server error is not an answer: the partner may retry the key
-        return
-    record.is_complete, record.response_status = True, status
-    record.response_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
-    record.save(update_fields=["is_complete", "response_status", "response_body"])
+    """Store the answer to replay; a server error deletes the claim so that the partner may retry."""
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        if status >= 500:
+            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [record.pk])
+            return
+        text = json.dumps(body, cls=DjangoJSONEncoder)
+        cursor.execute(
+            f"UPDATE {table} SET is_complete = true, response_status = %s, response_body = %s::jsonb WHERE id = %s",
+            [status, text, record.pk],
+        )
+    record.is_complete, record.response_status, record.response_body = True, status, json.loads(text)
 
 
 def idempotency_purge() -> int:

@@ -1,14 +1,25 @@
 """The partner API: every endpoint and its errors, as problem details."""
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from lender.errors import InvalidInput
-from loans.models import ApiCallLog, Loan, LoanStatus, PartnerApiKey, Repayment, WebhookDelivery
+from loans.models import (
+    ApiCallLog,
+    IdempotencyRecord,
+    Loan,
+    LoanStatus,
+    PartnerApiKey,
+    Repayment,
+    WebhookDelivery,
+)
 from loans.services import partners
 from tests.api.conftest import BorrowerFactory
 
@@ -163,16 +174,65 @@ def test_same_key_in_progress_is_409(api, partner_loan, partner):
     assert body["code"] == "idempotency_in_progress" and response["Retry-After"] == "1"
 
 
-def test_throttling_answers_429_with_retry_after(api, product, partner, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}}
+def test_throttling_answers_429_with_retry_after(api, product, partner):
     partner.rate_limit = "2/min"
     partner.save()
     payload = {"product": "cash-12", "amount": "5000.00", "term_months": 12, "method": "equal_installment"}
     assert api.post("/api/v1/quotes", payload, format="json").status_code == 200
     assert api.post("/api/v1/quotes", payload, format="json").status_code == 200
-    response = api.post("/api/v1/quotes", payload, format="json")
-    problem(response, 429)
-    assert int(response["Retry-After"]) >= 1
+    # A minute boundary may fall between calls and allow two more; five calls cannot all pass.
+    responses = [api.post("/api/v1/quotes", payload, format="json") for _ in range(3)]
+    throttled = [r for r in responses if r.status_code == 429]
+    assert throttled, [r.status_code for r in responses]
+    problem(throttled[0], 429)
+    assert 1 <= int(throttled[0]["Retry-After"]) <= 60
+
+
+def test_throttle_counts_each_key_apart(api, product, partner):
+    partner.rate_limit = "3/hour"
+    partner.save()
+    _, raw = partners.partner_key_create(partner_id=partner.pk, scopes=["quote"])
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    payload = {"product": "cash-12", "amount": "5000.00", "term_months": 12, "method": "equal_installment"}
+    codes = [other.post("/api/v1/quotes", payload, format="json").status_code for _ in range(7)]
+    assert codes[:3] == [200, 200, 200] and 429 in codes[3:]  # an hour boundary lets at most 3 more through
+    assert api.post("/api/v1/quotes", payload, format="json").status_code == 200  # the first key: its own count
+
+
+def test_throttle_lets_calls_through_when_redis_is_down(api, product, partner, settings, caplog):
+    settings.THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"
+    partner.rate_limit = "1/min"
+    partner.save()
+    payload = {"product": "cash-12", "amount": "5000.00", "term_months": 12, "method": "equal_installment"}
+    assert [api.post("/api/v1/quotes", payload, format="json").status_code for _ in range(3)] == [200, 200, 200]
+    assert "throttle counter unavailable" in caplog.text
+
+
+@pytest.mark.parametrize("rate", ["lots", "0/min", "10/fortnight", "-5/s", ""])
+def test_a_partner_rate_limit_must_be_readable(partner, rate):
+    partner.rate_limit = rate
+    with pytest.raises(ValidationError) as error:
+        partner.full_clean()
+    assert "rate_limit" in error.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        partner.save()  # the database refuses it too, so a bad rate never reaches the throttle
+
+
+def test_a_key_left_in_progress_by_a_dead_request_is_taken_over(api, partner_loan, partner):
+    path = f"/api/v1/loans/{partner_loan.reference}/repayments"
+    body = b'{"amount":"500.00","paid_on":"2026-02-15","payment_reference":"P-1"}'
+    fingerprint = partners.request_fingerprint(method="POST", path=path, body=body)
+    state, record = partners.idempotency_begin(partner=partner, key="dead", fingerprint=fingerprint)
+    assert state == "new"
+    problem(pay(api, partner_loan, "dead"), 409)  # still fresh: in progress
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        created_at=timezone.now() - partners.IN_PROGRESS_ABANDONED - timedelta(seconds=1)
+    )
+    response = pay(api, partner_loan, "dead")
+    assert response.status_code == 201 and Repayment.objects.count() == 1
+    replay = pay(api, partner_loan, "dead")
+    assert replay["Idempotent-Replayed"] == "true" and replay.json() == response.json()
 
 
 def test_calls_are_logged_with_key_path_status_and_latency(api, product):

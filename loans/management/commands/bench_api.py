@@ -70,6 +70,7 @@ class Command(BaseCommand):
                 except subprocess.CalledProcessError:
                     admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
                     raise CommandError("building the API benchmark database failed", returncode=1) from None
+        self._child("migrate", "--noinput", "--verbosity", "0")  # a database built by an older checkout
         setup = json.loads(self._child("bench_api", "--new-key", capture=True).strip().splitlines()[-1])
         port = _free_port()
         env = {**os.environ, "DATABASE_URL": _server_url(DATABASE), "ALLOWED_HOSTS": "127.0.0.1"}
