@@ -482,7 +482,9 @@ class RepaymentCreateApi(PartnerApi):
             response["Idempotent-Replayed"] = "true"
             return response
         try:
-            status_code, body = self._record(reference, request.data)
+            with transaction.atomic():  # the repayment and the answer to replay, committed together
+                status_code, body = self._record(reference, request.data)
+                partners.idempotency_finish(record=record, status=status_code, body=body)
         except Exception as error:
             from lender.api import problem_for
 
@@ -492,7 +494,6 @@ class RepaymentCreateApi(PartnerApi):
                 raise
             partners.idempotency_finish(record=record, status=problem.status_code, body=problem.data)
             return problem
-        partners.idempotency_finish(record=record, status=status_code, body=body)
         return Response(body, status=status_code)
 
     def _record(self, reference, payload):

@@ -16,7 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from lender.db import fetch_one
+from lender.db import execute_without_flush, fetch, fetch_one
 from lender.errors import InvalidInput
 from loans.models import (
     API_SCOPES,
@@ -74,14 +74,18 @@ def partner_key_touch(*, key: PartnerApiKey) -> None:
 
 
 def api_call_record(*, key: PartnerApiKey | None, method: str, path: str, status: int, latency_ms: float) -> None:
-    """One row per API call (a single INSERT: it runs on every call)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {ApiCallLog._meta.db_table} (partner_id, key_prefix, method, path, status, latency_ms, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [key.partner_id if key else None, key.prefix if key else "", method[:8], path[:300], status,
-             round(latency_ms, 2), timezone.now()],
-        )  # fmt: skip
+    """One row per API call: a single INSERT, committed without waiting for the disk.
+
+    It runs on every call, and a quote writes nothing else: waiting for a WAL flush here made a
+    quote's wait on a database with fsync as long as its work. A database crash may lose the last
+    fraction of a second of these rows; repayments and their answers are always flushed.
+    """
+    execute_without_flush(
+        f"INSERT INTO {ApiCallLog._meta.db_table} (partner_id, key_prefix, method, path, status, latency_ms, "
+        "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        [key.partner_id if key else None, key.prefix if key else "", method[:8], path[:300], status,
+         round(latency_ms, 2), timezone.now()],
+    )  # fmt: skip
 
 
 def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
@@ -96,13 +100,13 @@ def idempotency_begin(*, partner: Partner, key: str, fingerprint: str) -> tuple[
     in progress longer than IN_PROGRESS_ABANDONED is taken over by the same request.
     """
     table, now = IdempotencyRecord._meta.db_table, timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (partner_id, key, request_hash, is_complete, created_at) "
-            "VALUES (%s, %s, %s, false, %s) ON CONFLICT (partner_id, key) DO NOTHING RETURNING id",
-            [partner.pk, key, fingerprint, now],
-        )
-        row = cursor.fetchone()
+    # Not flushed to disk on its own: a claim lost in a crash is one whose repayment was not
+    # committed either (that commit comes later in the WAL), and the partner's retry claims again.
+    row = execute_without_flush(
+        f"INSERT INTO {table} (partner_id, key, request_hash, is_complete, created_at) "
+        "VALUES (%s, %s, %s, false, %s) ON CONFLICT (partner_id, key) DO NOTHING RETURNING id",
+        [partner.pk, key, fingerprint, now],
+    )
     if row is not None:
         record = IdempotencyRecord(id=row[0], partner=partner, key=key, request_hash=fingerprint, created_at=now)
         record._state.adding = False
@@ -127,7 +131,10 @@ def idempotency_begin(*, partner: Partner, key: str, fingerprint: str) -> tuple[
 
 
 def idempotency_finish(*, record: IdempotencyRecord, status: int, body) -> None:
-    """Store the answer to replay; a server error deletes the claim so that the partner may retry."""
+    """Store the answer to replay; a server error deletes the claim so that the partner may retry.
+
+    Call it in the transaction that made the answer, so that the two are committed together.
+    """
     table = IdempotencyRecord._meta.db_table
     with connection.cursor() as cursor:
         if status >= 500:
@@ -162,7 +169,7 @@ def webhook_emit(*, loan: Loan, event_type: str, data: dict) -> None:
     """Queue an event for every endpoint of the loan's partner, in the caller's transaction."""
     if not loan.partner_id:
         return
-    endpoints = list(WebhookEndpoint.objects.filter(partner_id=loan.partner_id, is_active=True))
+    endpoints = fetch(WebhookEndpoint, '"partner_id" = %s AND "is_active"', [loan.partner_id])
     if not endpoints:
         return
     event_id = uuid.uuid4().hex

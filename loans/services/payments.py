@@ -10,11 +10,11 @@ from datetime import date
 from decimal import Decimal
 
 import pghistory
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lender.audit import audit
-from lender.db import fetch, fetch_one
+from lender.db import fetch, fetch_one, insert
 from lender.errors import InvalidInput, NotFound, StateError
 from lender.money import format_cny
 from loans import allocation, schedules
@@ -344,18 +344,16 @@ def repayment_record(
     planned = (
         _plan_latest(loan, amount=amount, paid_on=paid_on) if is_latest and loan.method != schedules.BULLET else None
     )
-    try:
-        with transaction.atomic():  # another loan's request may hold the same reference
-            repayment = Repayment.objects.create(
-                loan=loan,
-                external_reference=reference,
-                amount=amount,
-                paid_on=paid_on,
-                channel=channel,
-                recorded_by=by if _user_id(by) else None,
-                **(planned[2] if planned else {}),
-            )
-    except IntegrityError:
+    repayment = Repayment(
+        loan=loan,
+        external_reference=reference,
+        amount=amount,
+        paid_on=paid_on,
+        channel=channel,
+        recorded_by=by if _user_id(by) else None,
+        **(planned[2] if planned else {}),
+    )
+    if not insert(repayment, unless_exists="external_reference"):  # another loan's request holds it
         existing = Repayment.objects.get(external_reference=reference)
         if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
             raise InvalidInput(

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from lender.db import fetch, fetch_one
+from lender.db import execute_without_flush, fetch, fetch_one, insert
 from loans import services
-from loans.models import Borrower, IdempotencyRecord, Installment, Loan, LoanProduct, Partner
+from loans.models import Borrower, IdempotencyRecord, Installment, Loan, LoanProduct, Partner, Repayment
 from tests.loans.factories import BorrowerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +61,37 @@ def test_fetch_keeps_order_and_locks_with_a_suffix(loan):
     fetched.purpose = "changed through a fetched instance"
     fetched.save(update_fields=["purpose"])  # a fetched instance saves like an ORM one
     assert Loan.objects.get(pk=loan.pk).purpose == "changed through a fetched instance"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_statement_without_flush_commits_and_never_weakens_a_transaction():
+    partner = Partner.objects.create(code="acme", name="Acme")
+    row = execute_without_flush(
+        "UPDATE loans_partner SET name = %s WHERE id = %s RETURNING name", ["Acme Pay", partner.pk]
+    )
+    assert row == ("Acme Pay",)
+    assert not connection.in_atomic_block
+    assert Partner.objects.get(pk=partner.pk).name == "Acme Pay"  # committed, not left open
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('synchronous_commit')")
+        assert cursor.fetchone() == ("on",)  # the setting ended with its statement
+    with transaction.atomic():
+        assert execute_without_flush("SELECT current_setting('synchronous_commit')", []) == ("on",)
+    assert execute_without_flush("SELECT 1 WHERE false", []) is None
+
+
+def test_insert_writes_what_save_would_and_skips_a_taken_unique_value(loan):
+    from lender.models import AuditEvent
+
+    event = AuditEvent(action="checked", target_type_id=1, target_id=loan.pk, data={"amount": Decimal("5.10")})
+    assert insert(event) and event.pk and not event._state.adding and event.created_at is not None
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.action, stored.data, stored.created_at) == ("checked", {"amount": "5.10"}, event.created_at)
+
+    first = Repayment(loan=loan, external_reference="ref-1", amount=Decimal("10.00"), paid_on=date(2026, 2, 1))
+    assert insert(first, unless_exists="external_reference")
+    again = Repayment(loan=loan, external_reference="ref-1", amount=Decimal("99.00"), paid_on=date(2026, 2, 1))
+    assert not insert(again, unless_exists="external_reference") and again.pk is None
+    # No error was raised, so the transaction goes on without a savepoint.
+    assert list(Repayment.objects.values_list("external_reference", "amount")) == [("ref-1", Decimal("10.00"))]
+    assert values(Repayment.objects.get(pk=first.pk)) == values(first)
