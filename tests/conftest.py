@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from hypothesis import settings as hypothesis_settings
 
 from lender import roles
@@ -26,6 +27,16 @@ def _media_root_and_cache(settings, tmp_path_factory):
     """Uploaded documents go to a temporary folder; each test computes figures afresh (no shared cache)."""
     settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+
+
+@pytest.fixture
+def worker():
+    """A real Celery worker in this process, on every queue, against the real broker."""
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=["celery", "batch", "notifications", "decisions"],
+        shutdown_timeout=30,
+    ) as w:  # fmt: skip
+        yield w
 
 
 @pytest.fixture

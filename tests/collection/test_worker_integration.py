@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -19,19 +18,11 @@ from collection.models import CollectionCase, Notification, PromiseToPay, SweepC
 from collection.tasks import notification_send_task, sweep_run_task
 from lender.celery import app
 from loans.models import Installment, Loan
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_DUE = date(2026, 2, 15)
 integration = [pytest.mark.integration, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def wait_for(predicate, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def book():
@@ -41,15 +32,6 @@ def book():
         list(Loan.objects.order_by("pk").values_list("pk", "status", "days_past_due", "bucket")),
         list(CollectionCase.objects.order_by("loan_id").values_list("loan_id", "status", "bucket", "overdue_amount")),
     )
-
-
-@pytest.fixture
-def worker():
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, queues=["celery", "batch", "notifications", "decisions"],
-        shutdown_timeout=30,
-    ) as w:  # fmt: skip
-        yield w
 
 
 @pytest.mark.integration
