@@ -137,17 +137,35 @@ def sweep_chunk(*, business_date: date, first_loan_id: int) -> bool:
                  "an installment is unpaid past its due date and grace days"),
                 ("overdue", "active", "cure", "l.days_past_due <= l.grace_days", "no installment is past due"),
             ):  # fmt: skip
+                # The partner of a loan hears of the change as from a service transition: one event per
+                # loan (the CTE runs gen_random_uuid() once a row), one outbox row per active endpoint,
+                # which the webhook dispatcher sends.
                 cursor.execute(
                     f"""WITH moved AS (
                           UPDATE loans_loan l SET status = '{target}'
                            WHERE l.id BETWEEN %(lo)s AND %(hi)s AND l.status = '{source}' AND {condition}
-                       RETURNING l.id)
+                       RETURNING l.id, l.reference, l.partner_id),
+                        logged AS (
                         INSERT INTO django_fsm_log_statelog
                                (timestamp, by_id, source_state, state, transition, content_type_id, object_id,
                                 description)
                         SELECT now(), NULL, '{source}', '{target}', '{transition}', %(ct)s, id,
                                'Nightly sweep of ' || %(d)s::text || ': {why}.'
-                          FROM moved""",
+                          FROM moved),
+                        events AS (
+                        SELECT reference, partner_id, replace(gen_random_uuid()::text, '-', '') AS event_id
+                          FROM moved WHERE partner_id IS NOT NULL)
+                        INSERT INTO loans_webhookdelivery
+                               (endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at,
+                                last_error, created_at)
+                        SELECT w.id, e.event_id, 'loan.status_changed',
+                               jsonb_build_object('id', e.event_id, 'type', 'loan.status_changed',
+                                                  'created', to_jsonb(now()),
+                                                  'data', jsonb_build_object('loan', e.reference, 'from', '{source}',
+                                                                             'to', '{target}',
+                                                                             'transition', '{transition}')),
+                               'pending', 0, now(), '', now()
+                          FROM events e JOIN loans_webhookendpoint w ON w.partner_id = e.partner_id AND w.is_active""",
                     params,
                 )
             cursor.execute(

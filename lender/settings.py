@@ -195,7 +195,7 @@ CELERY_TASK_ROUTES = {
     "collection.tasks.notification*": {"queue": "notifications"},
     "loans.tasks.review_*": {"queue": "decisions"},
     "loans.tasks.portfolio_refresh_task": {"queue": "batch"},
-    "loans.tasks.webhook_deliver_task": {"queue": "notifications"},
+    "loans.tasks.webhook_*": {"queue": "notifications"},
     "loans.tasks.idempotency_purge_task": {"queue": "batch"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

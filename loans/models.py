@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 from encrypted_fields.fields import EncryptedCharField
 
@@ -854,9 +855,13 @@ class WebhookDelivery(models.Model):
     payload = models.JSONField(encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=10, choices=WebhookDeliveryStatus.choices, default="pending")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next attempt is due: retries are scheduled here, not in broker countdowns, so a lost
+    # task message or a restarted worker never strands an event (the dispatcher picks it up).
+    next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_event_endpoint")]
+        indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due")]

@@ -32,18 +32,23 @@ def portfolio_refresh_task() -> None:
     portfolio.dashboard(on=timezone.localdate(), refresh=True)
 
 
-class WebhookRetry(Exception):
-    pass
-
-
-@shared_task(acks_late=True, autoretry_for=(WebhookRetry,), retry_backoff=5, retry_backoff_max=3600, max_retries=8)
+@shared_task(acks_late=True)
 def webhook_deliver_task(delivery_id: int) -> str:
+    """One attempt; a failure schedules the next in the outbox row, which the dispatcher queues."""
     from loans.services import partners
 
-    result = partners.webhook_deliver(delivery_id=delivery_id)
-    if result == "retry":
-        raise WebhookRetry(f"webhook delivery {delivery_id} failed; retrying with backoff")
-    return result
+    return partners.webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True)
+def webhook_dispatch_task() -> int:
+    """Queue every delivery whose attempt is due: retries, and events the sweep wrote in SQL."""
+    from loans.services import partners
+
+    ids = partners.webhook_deliveries_due()
+    for delivery_id in ids:
+        webhook_deliver_task.delay(delivery_id)
+    return len(ids)
 
 
 @shared_task(acks_late=True)

@@ -16,6 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from lender.audit import audit
 from lender.db import execute_without_flush, fetch, fetch_one
 from lender.errors import InvalidInput
 from loans.models import (
@@ -34,7 +35,10 @@ KEY_RETENTION = timedelta(hours=48)  # at least the 24 h partners are promised
 # A key still "in progress" after this long belongs to a request that died (gunicorn kills a worker
 # after 30 s): the partner's retry takes it over instead of getting 409 until the key expires.
 IN_PROGRESS_ABANDONED = timedelta(minutes=2)
-WEBHOOK_MAX_ATTEMPTS = 8
+# 30 s doubling to an hourly retry: 30 attempts keep trying for about a day before a person is needed.
+WEBHOOK_MAX_ATTEMPTS = 30
+WEBHOOK_FIRST_RETRY = timedelta(seconds=30)
+WEBHOOK_MAX_RETRY = timedelta(hours=1)
 
 
 def _digest(raw: str) -> str:
@@ -165,6 +169,19 @@ def webhook_register(*, partner: Partner, url: str) -> tuple[WebhookEndpoint, st
     return WebhookEndpoint.objects.create(partner=partner, url=url, secret=secret), secret
 
 
+@transaction.atomic
+def webhook_endpoint_deactivate(*, endpoint_ids: list[int], by) -> int:
+    """Stop queuing events for these endpoints (pending deliveries still go out); audited."""
+    endpoints = list(
+        WebhookEndpoint.objects.select_for_update().filter(pk__in=endpoint_ids, is_active=True).order_by("pk")
+    )
+    for endpoint in endpoints:
+        endpoint.is_active = False
+        endpoint.save(update_fields=["is_active"])
+        audit(target=endpoint, action="webhook.deactivate", actor=by, message=endpoint.url)
+    return len(endpoints)
+
+
 def webhook_emit(*, loan: Loan, event_type: str, data: dict) -> None:
     """Queue an event for every endpoint of the loan's partner, in the caller's transaction."""
     if not loan.partner_id:
@@ -188,11 +205,34 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+def webhook_retry_delay(attempts: int) -> timedelta:
+    """How long after a failed attempt the next one is due: 30 s, doubling, at most an hour."""
+    return min(WEBHOOK_FIRST_RETRY * 2 ** max(attempts - 1, 0), WEBHOOK_MAX_RETRY)
+
+
+def webhook_deliveries_due(*, now=None, limit: int = 1000) -> list[int]:
+    """Ids of pending deliveries whose attempt is due, oldest first (for the dispatcher)."""
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(status=WebhookDeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 @transaction.atomic
 def webhook_deliver(*, delivery_id: int) -> str:
-    """Deliver one event to one endpoint at most once: 'delivered', 'skipped', 'retry' or 'failed'."""
-    delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
-    if delivery.status != WebhookDeliveryStatus.PENDING:
+    """Attempt one due delivery at most once at a time: 'delivered', 'skipped', 'retry' or 'failed'.
+
+    'skipped' when it is delivered, failed, not yet due, or being attempted by another worker (so
+    a dispatcher that queues it twice, or a re-delivered task, sends nothing twice).
+    """
+    delivery = (
+        WebhookDelivery.objects.select_for_update(skip_locked=True).select_related("endpoint")
+        .filter(pk=delivery_id).first()
+    )  # fmt: skip
+    now = timezone.now()
+    if delivery is None or delivery.status != WebhookDeliveryStatus.PENDING or delivery.next_attempt_at > now:
         return "skipped"
     body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
@@ -212,14 +252,34 @@ def webhook_deliver(*, delivery_id: int) -> str:
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         ok, error = False, f"endpoint unreachable: {e}"
     if ok:
-        delivery.status, delivery.delivered_at, delivery.last_error = (
-            WebhookDeliveryStatus.DELIVERED,
-            timezone.now(),
-            "",
-        )
+        delivery.status, delivery.delivered_at = WebhookDeliveryStatus.DELIVERED, timezone.now()
+        delivery.last_error = ""
     else:
         delivery.last_error = error
         if delivery.attempts >= WEBHOOK_MAX_ATTEMPTS:
             delivery.status = WebhookDeliveryStatus.FAILED
-    delivery.save(update_fields=["status", "attempts", "last_error", "delivered_at"])
+        else:
+            delivery.next_attempt_at = timezone.now() + webhook_retry_delay(delivery.attempts)
+    delivery.save(update_fields=["status", "attempts", "last_error", "delivered_at", "next_attempt_at"])
     return "delivered" if ok else ("failed" if delivery.status == WebhookDeliveryStatus.FAILED else "retry")
+
+
+@transaction.atomic
+def webhook_resend(*, delivery_ids: list[int], by) -> int:
+    """Give failed deliveries a new series of attempts, due now; audited. Returns how many."""
+    rows = list(
+        WebhookDelivery.objects.select_for_update()
+        .filter(pk__in=delivery_ids, status=WebhookDeliveryStatus.FAILED)
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for delivery in rows:
+        delivery.status, delivery.attempts, delivery.next_attempt_at = WebhookDeliveryStatus.PENDING, 0, now
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
+        audit(target=delivery, action="webhook.resend", actor=by, message=f"Resent after: {delivery.last_error}")
+    if rows:
+        from loans.tasks import webhook_deliver_task
+
+        for delivery in rows:
+            webhook_deliver_task.delay_on_commit(delivery.pk)
+    return len(rows)

@@ -1,3 +1,5 @@
+import http.server
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -39,3 +41,26 @@ def partner_loan(partner, product, credit_manager):
     services.loan_refer(loan_id=loan.pk)
     services.loan_approve(loan_id=loan.pk, by=credit_manager)
     return services.loan_disburse(loan_id=loan.pk, by=credit_manager, on=date(2026, 1, 15))
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    failures = 0
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((dict(self.headers), body))
+        self.send_response(500 if len(Receiver.received) <= Receiver.failures else 204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    Receiver.received, Receiver.failures = [], 0
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Receiver, f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
