@@ -1,13 +1,18 @@
 import pghistory
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django_fsm_log.admin import StateLogInline
 
 from lender.admin_base import ReadOnlyAdmin
 from lender.money import format_cny
 from loans import services
 from loans.models import (
+    API_SCOPES,
+    ApiCallLog,
     Borrower,
     CreditLine,
     Disbursement,
@@ -15,10 +20,16 @@ from loans.models import (
     Loan,
     LoanApproval,
     LoanProduct,
+    Partner,
+    PartnerApiKey,
     Repayment,
     RepaymentMethod,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
 )
 from loans.products import product_costliest_combination
+from loans.services import partners
 
 
 class LoanProductForm(forms.ModelForm):
@@ -327,3 +338,145 @@ class CreditLineAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in CreditLine._meta.fields] + ["available"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Partner channels: partners, API keys (created here, shown once), webhooks, the call log
+# ---------------------------------------------------------------------------------------------
+
+
+class ApiKeyInline(ReadOnlyInline):
+    model = PartnerApiKey
+    fields = ("prefix", "scopes", "is_active", "created_at", "last_used_at")
+    readonly_fields = fields
+
+
+class WebhookEndpointInline(ReadOnlyInline):
+    model = WebhookEndpoint
+    fields = ("url", "is_active", "created_at")
+    readonly_fields = fields
+
+
+class ApiKeyCreateForm(forms.Form):
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in API_SCOPES], widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "is_active", "can_see_reasons", "rate_limit", "created_at")
+    list_filter = ("is_active", "can_see_reasons")
+    search_fields = ("name", "code")
+    fields = ("code", "name", "is_active", "can_see_reasons", "rate_limit", "api_keys")
+    readonly_fields = ("api_keys",)
+    inlines = (ApiKeyInline, WebhookEndpointInline)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code prefixes the partner's payment references: renaming it would let a reference repeat.
+        return ("code", "api_keys") if obj else ("api_keys",)
+
+    @admin.display(description="API keys")
+    def api_keys(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the partner first, then create its keys here."
+        url = reverse("admin:loans_partner_create_key", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Create an API key</a> (shown once, stored hashed)', url)
+
+    def save_model(self, request, obj, form, change):
+        with pghistory.context(user=request.user.pk):
+            super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deactivate instead: its loans, keys and call log keep pointing at it
+
+    def get_urls(self):
+        create = self.admin_site.admin_view(self.create_key_view)
+        return [path("<int:partner_id>/create-key/", create, name="loans_partner_create_key"), *super().get_urls()]
+
+    def create_key_view(self, request, partner_id):
+        if not request.user.has_perm("loans.add_partnerapikey"):
+            raise PermissionDenied
+        partner = get_object_or_404(Partner, pk=partner_id)
+        form = ApiKeyCreateForm(request.POST if request.method == "POST" else None)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "partner": partner,
+                   "form": form, "title": f"New API key for {partner.name}"}  # fmt: skip
+        if request.method == "POST" and form.is_valid():
+            key, raw = partners.partner_key_create(
+                partner_id=partner.pk, scopes=form.cleaned_data["scopes"], by=request.user
+            )
+            # Rendered, never put in a message: messages are stored between requests.
+            return render(request, "admin/loans/partner_key_created.html", {**context, "key": key, "raw": raw})
+        return render(request, "admin/loans/partner_key_create.html", context)
+
+
+@admin.register(PartnerApiKey)
+class PartnerApiKeyAdmin(ReadOnlyAdmin):
+    list_display = ("prefix", "partner", "scopes", "is_active", "created_at", "last_used_at")
+    list_filter = ("is_active", "partner")
+    search_fields = ("prefix",)
+    list_select_related = ("partner",)
+    fields = ("partner", "prefix", "scopes", "is_active", "created_at", "last_used_at")
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("loans.change_partnerapikey")
+
+    @admin.action(description="Revoke the selected keys", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        count = partners.partner_key_revoke(key_ids=list(queryset.values_list("pk", flat=True)), by=request.user)
+        self.message_user(request, f"{count} key(s) revoked; calls with them now get 401.")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ("url", "partner", "is_active", "created_at")
+    list_filter = ("is_active", "partner")
+    list_select_related = ("partner",)
+    fields = ("partner", "url", "is_active", "created_at")  # never the signing secret
+    readonly_fields = fields
+    actions = ("deactivate",)
+
+    def has_deactivate_permission(self, request):
+        return request.user.has_perm("loans.change_webhookendpoint")
+
+    @admin.action(description="Stop sending events to the selected endpoints", permissions=["deactivate"])
+    def deactivate(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        count = partners.webhook_endpoint_deactivate(endpoint_ids=ids, by=request.user)
+        self.message_user(request, f"{count} endpoint(s) deactivated.")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event_type", "endpoint", "status", "attempts", "next_attempt_at", "last_error")
+    list_filter = ("status", "event_type")
+    search_fields = ("event_id",)
+    list_select_related = ("endpoint",)
+    actions = ("resend",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("loans.change_webhookdelivery")
+
+    @admin.action(description="Resend the selected failed deliveries", permissions=["resend"])
+    def resend(self, request, queryset):
+        ids = list(queryset.filter(status=WebhookDeliveryStatus.FAILED).values_list("pk", flat=True))
+        count = partners.webhook_resend(delivery_ids=ids, by=request.user)
+        self.message_user(request, f"{count} failed delivery(ies) queued again; others were left as they were.")
+
+
+@admin.register(ApiCallLog)
+class ApiCallLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "partner", "key_prefix", "method", "path", "status", "latency_ms")
+    list_filter = ("status", "method", "partner")
+    search_fields = ("key_prefix", "path")
+    list_select_related = ("partner",)
+    show_full_result_count = False  # a large table: no COUNT(*) per page
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ApiCallLog._meta.fields]

@@ -46,15 +46,29 @@ def _digest(raw: str) -> str:
 
 
 @transaction.atomic
-def partner_key_create(*, partner_id: int, scopes: list[str]) -> tuple[PartnerApiKey, str]:
-    """A new API key; the plain key is returned once and never stored."""
+def partner_key_create(*, partner_id: int, scopes: list[str], by=None) -> tuple[PartnerApiKey, str]:
+    """A new API key; the plain key is returned once and never stored. Audited."""
     unknown = set(scopes) - set(API_SCOPES)
     if not scopes or unknown:
         raise InvalidInput(f"Scopes must be among {', '.join(API_SCOPES)}.", field="scopes")
+    if not Partner.objects.filter(pk=partner_id).exists():
+        raise InvalidInput("No such partner.", field="partner")
     prefix = secrets.token_hex(6)
     raw = f"lk_{prefix}_{secrets.token_urlsafe(32)}"
     key = PartnerApiKey.objects.create(partner_id=partner_id, prefix=prefix, key_hash=_digest(raw), scopes=scopes)
+    audit(target=key, action="api_key.create", actor=by, message=f"Key {prefix} with scopes {', '.join(scopes)}.")
     return key, raw
+
+
+@transaction.atomic
+def partner_key_revoke(*, key_ids: list[int], by) -> int:
+    """Deactivate keys at once (every later call with them is 401); audited. Returns how many."""
+    keys = list(PartnerApiKey.objects.select_for_update().filter(pk__in=key_ids, is_active=True).order_by("pk"))
+    for key in keys:
+        key.is_active = False
+        key.save(update_fields=["is_active"])
+        audit(target=key, action="api_key.revoke", actor=by, message=f"Key {key.prefix} of {key.partner_id} revoked.")
+    return len(keys)
 
 
 def partner_key_authenticate(raw: str) -> PartnerApiKey | None:
