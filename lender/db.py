@@ -14,39 +14,65 @@ from functools import lru_cache
 from django.db import connection
 
 
-@lru_cache(maxsize=64)
-def _select(model, where: str, suffix: str) -> tuple[str, tuple[str, ...], tuple]:
+def _columns(model) -> tuple[list[str], tuple[str, ...], tuple]:
     fields = model._meta.concrete_fields
     table = model._meta.db_table
     quote = connection.ops.quote_name
-    columns = ", ".join(f"{quote(table)}.{quote(f.column)}" for f in fields)
+    columns = [f"{quote(table)}.{quote(f.column)}" for f in fields]
     converters = tuple(
         (col, tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
         for col in (f.get_col(table) for f in fields)
     )
-    sql = f"SELECT {columns} FROM {quote(table)} WHERE {where}{suffix}"
-    return sql, tuple(f.attname for f in fields), converters
+    return columns, tuple(f.attname for f in fields), converters
 
 
-def fetch(model, where: str, params, *, suffix: str = "") -> list:
-    """Instances of `model` matching a literal SQL condition (`"code" = %s`), with `suffix` (` FOR UPDATE`)."""
-    sql, names, converters = _select(model, where, suffix)
+@lru_cache(maxsize=64)
+def _select(model, where: str, suffix: str, related: str | None) -> tuple[str, tuple]:
+    quote = connection.ops.quote_name
+    parts = [(model, *_columns(model))]
+    source = quote(model._meta.db_table)
+    if related:
+        field = model._meta.get_field(related)
+        target = field.related_model
+        parts.append((target, *_columns(target)))
+        source += (f" JOIN {quote(target._meta.db_table)} ON {quote(target._meta.db_table)}."
+                   f"{quote(field.target_field.column)} = {quote(model._meta.db_table)}.{quote(field.column)}")  # fmt: skip
+    columns = ", ".join(c for _, cols, _, _ in parts for c in cols)
+    return f"SELECT {columns} FROM {source} WHERE {where}{suffix}", tuple((m, n, c) for m, _, n, c in parts)
+
+
+def _instance(model, names, converters, values):
+    for i, (col, chain) in enumerate(converters):
+        for convert in chain:
+            values[i] = convert(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+def fetch(model, where: str, params, *, suffix: str = "", related: str | None = None) -> list:
+    """Instances of `model` matching a literal SQL condition (`"code" = %s`), with `suffix` (` FOR UPDATE`).
+
+    With `related` (a foreign key's name) the row it points to comes in the same statement, joined,
+    and is set on each instance; qualify the condition's columns with their table then.
+    """
+    sql, parts = _select(model, where, suffix, related)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     found = []
     for row in rows:
-        values = list(row)
-        for i, (col, chain) in enumerate(converters):
-            for convert in chain:
-                values[i] = convert(values[i], col, connection)
-        found.append(model.from_db(connection.alias, names, values))
+        start, instances = 0, []
+        for part_model, names, converters in parts:
+            instances.append(_instance(part_model, names, converters, list(row[start : start + len(names)])))
+            start += len(names)
+        if related:
+            setattr(instances[0], related, instances[1])
+        found.append(instances[0])
     return found
 
 
-def fetch_one(model, where: str, params, *, suffix: str = ""):
+def fetch_one(model, where: str, params, *, suffix: str = "", related: str | None = None):
     """The one instance matching, or None."""
-    found = fetch(model, where, params, suffix=suffix)
+    found = fetch(model, where, params, suffix=suffix, related=related)
     return found[0] if found else None
 
 

@@ -1,3 +1,4 @@
+import pghistory.middleware
 from django.utils import translation
 
 
@@ -14,3 +15,16 @@ class StaffLanguageMiddleware:
             translation.activate(profile.language)
             request.LANGUAGE_CODE = profile.language
         return self.get_response(request)
+
+
+class HistoryMiddleware(pghistory.middleware.HistoryMiddleware):
+    """Staff requests attach the acting user to row history; the partner API sets it per transaction.
+
+    pghistory's middleware rewrites every write statement of a POST; the API's writes set the
+    context once, in their own transaction, with the partner (lender.history).
+    """
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        return super().__call__(request)

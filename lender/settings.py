@@ -89,7 +89,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Records the acting user on every row-history event written during a request.
-    "pghistory.middleware.HistoryMiddleware",
+    "lender.middleware.HistoryMiddleware",
 ]
 
 ROOT_URLCONF = "lender.urls"

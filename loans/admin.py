@@ -1,4 +1,3 @@
-import pghistory
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -8,6 +7,7 @@ from django.utils.html import format_html
 from django_fsm_log.admin import StateLogInline
 
 from lender.admin_base import ReadOnlyAdmin
+from lender.history import history_context
 from lender.money import format_cny
 from loans import services
 from loans.models import (
@@ -139,7 +139,7 @@ class LoanProductAdmin(admin.ModelAdmin):
         return f"{worst.apr * 100:.2f}% ({worst.method}, {worst.term_months} months, {format_cny(worst.amount)})"
 
     def save_model(self, request, obj, form, change):
-        with pghistory.context(user=request.user.pk):
+        with history_context(user=request.user.pk):
             super().save_model(request, obj, form, change)
 
 
@@ -241,7 +241,7 @@ class BorrowerAdmin(admin.ModelAdmin):
         return queryset, may_have_duplicates
 
     def save_model(self, request, obj, form, change):
-        with pghistory.context(user=request.user.pk):
+        with history_context(user=request.user.pk):
             super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj):
@@ -384,7 +384,7 @@ class PartnerAdmin(admin.ModelAdmin):
         return format_html('<a class="button" href="{}">Create an API key</a> (shown once, stored hashed)', url)
 
     def save_model(self, request, obj, form, change):
-        with pghistory.context(user=request.user.pk):
+        with history_context(user=request.user.pk):
             super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request, obj=None):

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from lender.db import fetch_one
 from lender.errors import InvalidInput
+from lender.history import history_context
 from loans import allocation, selectors, services
 from loans.models import BorrowerKind, Loan, LoanProduct, RepaymentMethod, rate_limit_parse
 from loans.services import partners
@@ -384,7 +385,7 @@ class ApplicationCreateApi(PartnerApi):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         product = _product(v["product"])
-        with transaction.atomic():
+        with transaction.atomic(), history_context(partner=self.partner.code, url=request.path):
             if v.get("borrower"):
                 fields = dict(v["borrower"])
                 existing = services.borrower_find_by_id_number(id_number=fields["id_number"])
@@ -482,7 +483,8 @@ class RepaymentCreateApi(PartnerApi):
             response["Idempotent-Replayed"] = "true"
             return response
         try:
-            with transaction.atomic():  # the repayment and the answer to replay, committed together
+            # The repayment and the answer to replay, committed together.
+            with transaction.atomic(), history_context(partner=self.partner.code, url=request.path):
                 status_code, body = self._record(reference, request.data)
                 partners.idempotency_finish(record=record, status=status_code, body=body)
         except Exception as error:
@@ -504,7 +506,8 @@ class RepaymentCreateApi(PartnerApi):
         data = RepaymentIn(data=payload)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        repayment, created = services.repayment_record(
+        # In the view's transaction, which also stores the answer to replay: no savepoint needed.
+        repayment, created = services.repayment_record_in_transaction(
             loan_id=loan_id, amount=v["amount"], paid_on=v["paid_on"],
             external_reference=f"{self.partner.code}:{v['payment_reference']}", channel=self.partner.code,
         )  # fmt: skip

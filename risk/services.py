@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from lender.audit import audit
 from lender.errors import InvalidInput
+from lender.history import history_context
 from lender.money import format_cny
 from loans.models import CreditLine, Loan, LoanStatus, ProductKind
 from loans.products import product_check_application
@@ -447,9 +448,7 @@ def credit_line_review(*, credit_line_id: int, by=None) -> CreditLimitChange | N
         credit_line=line, before=line.limit, after=after, score=score, changed_by=by,
         reason=f"Score {on_scale}/100 with no bad record in {settings.LIMIT_INCREASE_CLEAN_MONTHS} months: +{share:.0%}.",
     )  # fmt: skip
-    import pghistory
-
-    with pghistory.context(user=by.pk if by is not None else None):
+    with history_context(user=by.pk if by is not None else None):
         line.limit = after
         line.save(update_fields=["limit", "updated_at"])
     audit(target=line, action="credit_limit_raised", actor=by,

@@ -29,6 +29,7 @@ from loans.services.payments import (
     loan_disburse,
     loan_state,
     repayment_record,
+    repayment_record_in_transaction,
     repayment_reverse,
 )
 from loans.services.review import review_assign_pending, review_claim, review_escalate_late, review_release
@@ -46,6 +47,7 @@ __all__ = [
     "loan_disburse",
     "loan_state",
     "repayment_record",
+    "repayment_record_in_transaction",
     "repayment_reverse",
     "BORROWER_PROFILE_FIELDS",
     "REJECTION_REASONS",

@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 
 import django_fsm as fsm
-import pghistory
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.utils import timezone
 from lender.audit import audit
 from lender.db import fetch_one
 from lender.errors import AuthorityError, InvalidInput, NotFound, StateError
+from lender.history import history_context
 from lender.money import format_cny
 from loans import schedules
 from loans.models import (
@@ -75,7 +75,7 @@ def borrower_create(*, by, kind: str, full_name: str, id_number: str, phone: str
     if Borrower.objects.filter(id_number_hash=borrower.id_number_hash).exists():
         raise ValidationError({"id_number": "A borrower with this ID number already exists."})
     borrower.full_clean()
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):
         borrower.save()
     return borrower
 
@@ -95,7 +95,7 @@ def borrower_update(
     if id_number and Borrower.objects.filter(id_number_hash=borrower.id_number_hash).exclude(pk=borrower.pk).exists():
         raise ValidationError({"id_number": "A borrower with this ID number already exists."})
     borrower.full_clean()
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):
         borrower.save()
     return borrower
 
@@ -476,7 +476,7 @@ def product_upsert(*, code: str, by=None, **fields) -> tuple[LoanProduct, bool]:
     for name, value in fields.items():
         setattr(product, name, value)
     product.full_clean()
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):
         product.save()
     return product, created
 

@@ -76,11 +76,11 @@ def partner_key_authenticate(raw: str) -> PartnerApiKey | None:
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != "lk":
         return None
-    # Every API call starts here: two keyed reads without the ORM's query compilation.
-    key = fetch_one(PartnerApiKey, '"prefix" = %s AND "is_active"', [parts[1]])
+    # Every API call starts here: one keyed read of the key with its partner, compiled once.
+    key = fetch_one(PartnerApiKey, '"loans_partnerapikey"."prefix" = %s AND "loans_partnerapikey"."is_active"',
+                    [parts[1]], related="partner")  # fmt: skip
     if key is None or not hmac.compare_digest(key.key_hash, _digest(raw)):
         return None
-    key.partner = fetch_one(Partner, '"id" = %s', [key.partner_id])
     return key if key.partner.is_active else None
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-import pghistory
 from django.db import connection, transaction
 from django.utils import timezone
 
 from lender.audit import audit
 from lender.db import fetch, fetch_one, insert
 from lender.errors import InvalidInput, NotFound, StateError
+from lender.history import history_context
 from lender.money import format_cny
 from loans import allocation, schedules
 from loans.models import (
@@ -185,14 +185,18 @@ def _balances_stored(loan: Loan, state: allocation.State) -> allocation.State:
     return state
 
 
-def _posted_after(loan_id: int, paid_on: date) -> bool:
-    """Whether the loan has a posted repayment dated after `paid_on`."""
+def _reference_and_latest(reference: str, loan_id: int, paid_on: date) -> tuple[int | None, bool]:
+    """The id of a repayment already holding `reference`, and whether no posted repayment of the loan
+    is dated after `paid_on`: both in one round trip, since every repayment asks both."""
+    table = Repayment._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {Repayment._meta.db_table} WHERE loan_id = %s AND status = %s AND paid_on > %s LIMIT 1",
-            [loan_id, RepaymentStatus.POSTED, paid_on],
+            f"SELECT (SELECT id FROM {table} WHERE external_reference = %s), "
+            f"NOT EXISTS (SELECT 1 FROM {table} WHERE loan_id = %s AND status = %s AND paid_on > %s)",
+            [reference, loan_id, RepaymentStatus.POSTED, paid_on],
         )
-        return cursor.fetchone() is not None
+        existing_id, is_latest = cursor.fetchone()
+    return existing_id, is_latest
 
 
 def _plan_latest(loan: Loan, *, amount: Decimal, paid_on: date):
@@ -317,13 +321,34 @@ def repayment_record(
     InvalidInput (bad amount or date, overpayment, a reference reused for another payment) and
     StateError (a loan that is not active or overdue); nothing is written then.
     """
+    return repayment_record_in_transaction(loan_id=loan_id, amount=amount, paid_on=paid_on,
+                                           external_reference=external_reference, by=by, channel=channel)  # fmt: skip
+
+
+def repayment_record_in_transaction(
+    *,
+    loan_id: int,
+    amount: Decimal,
+    paid_on: date,
+    external_reference: str,
+    by=None,
+    channel: str = "",
+) -> tuple[Repayment, bool]:
+    """repayment_record, in the caller's transaction.atomic: no savepoint (two round trips) of its own.
+
+    For a caller that writes more in the same transaction (the API stores its answer to replay)
+    and lets any error roll the whole transaction back.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("repayment_record_in_transaction runs inside transaction.atomic")
     amount = _check_amount(amount)
     reference = (external_reference or "").strip()
     if not reference:
         raise InvalidInput("A repayment needs the payment's external reference.", field="external_reference")
     loan = _lock(loan_id)
-    existing = fetch_one(Repayment, '"external_reference" = %s', [reference])
-    if existing is not None:
+    existing_id, is_latest = _reference_and_latest(reference, loan.pk, paid_on)
+    if existing_id is not None:
+        existing = fetch_one(Repayment, '"id" = %s', [existing_id])
         if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
             raise InvalidInput(
                 f"The reference {reference} was already used for a different repayment.", field="external_reference"
@@ -340,7 +365,6 @@ def repayment_record(
         raise InvalidInput(
             f"A repayment cannot be dated before the disbursement on {loan.disbursed_on}.", field="paid_on"
         )
-    is_latest = not _posted_after(loan.pk, paid_on)
     planned = (
         _plan_latest(loan, amount=amount, paid_on=paid_on) if is_latest and loan.method != schedules.BULLET else None
     )
@@ -353,14 +377,15 @@ def repayment_record(
         recorded_by=by if _user_id(by) else None,
         **(planned[2] if planned else {}),
     )
-    if not insert(repayment, unless_exists="external_reference"):  # another loan's request holds it
-        existing = Repayment.objects.get(external_reference=reference)
-        if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
-            raise InvalidInput(
-                f"The reference {reference} was already used for a different repayment.", field="external_reference"
-            ) from None
-        return existing, False
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):  # the repayment's own row history too
+        if not insert(repayment, unless_exists="external_reference"):  # another loan's request holds it
+            existing = Repayment.objects.get(external_reference=reference)
+            if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
+                raise InvalidInput(
+                    f"The reference {reference} was already used for a different repayment.",
+                    field="external_reference",
+                ) from None
+            return existing, False
         if planned is not None:
             state = _write_latest(loan, repayment, planned[0], planned[1])
         else:
@@ -406,7 +431,7 @@ def repayment_reverse(*, repayment_id: int, by, reason: str) -> Repayment:
         raise StateError(f"Repayment {repayment.external_reference} was already reversed.")
     repayment.status = RepaymentStatus.REVERSED
     repayment.reversed_at, repayment.reversed_by, repayment.reversal_reason = timezone.now(), by, reason.strip()
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):
         repayment.save(update_fields=["status", "reversed_at", "reversed_by", "reversal_reason"])
         state = _rebalance(loan, by=by)
     audit(
@@ -443,7 +468,7 @@ def credit_line_open(*, borrower_id: int, product_id: int, limit: Decimal, by=No
         )
     if CreditLine.objects.filter(borrower_id=borrower_id, product=product).exists():
         raise InvalidInput("This borrower already has a line on this product.", field="product")
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):
         line = CreditLine.objects.create(borrower_id=borrower_id, product=product, limit=limit)
     audit(target=line, action="credit_line_opened", actor=by, limit=str(limit))
     return line
@@ -494,7 +519,7 @@ def credit_line_draw(
     loan.decided_at = timezone.now()
     loan.save()
     _disburse(loan, by=by, on=on or timezone.localdate())
-    with pghistory.context(user=_user_id(by)):
+    with history_context(user=_user_id(by)):
         line.used += amount
         line.save(update_fields=["used", "updated_at"])
     return loan

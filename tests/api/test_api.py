@@ -11,8 +11,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from lender.errors import InvalidInput
+from loans import services
 from loans.models import (
     ApiCallLog,
+    Borrower,
     IdempotencyRecord,
     Loan,
     LoanStatus,
@@ -145,6 +147,22 @@ def test_idempotent_repayment_replays_the_first_response(api, partner_loan):
     body = problem(pay(api, partner_loan, "key-1", amount="600.00"), 422)
     assert body["code"] == "idempotency_conflict"
     assert Repayment.objects.count() == 1
+
+
+def test_row_history_of_api_writes_names_the_partner(api, partner_loan, product):
+    assert pay(api, partner_loan, "key-h").status_code == 201
+    repayment = Repayment.objects.get(external_reference="acme:P-1")
+    event = Repayment.pgh_event_model.objects.get(pgh_obj=repayment, pgh_label="insert")
+    assert event.pgh_context.metadata == {
+        "partner": "acme",
+        "url": f"/api/v1/loans/{partner_loan.reference}/repayments",
+    }
+    payload = {"product": "cash-12", "amount": "20000.00", "term_months": 12, "method": "equal_installment",
+               "borrower": {"kind": "individual", "full_name": "张三", "id_number": ID, "phone": "13800138000"}}  # fmt: skip
+    assert api.post("/api/v1/applications", payload, format="json").status_code == 201
+    borrower = services.borrower_find_by_id_number(id_number=ID)
+    created = Borrower.pgh_event_model.objects.get(pgh_obj=borrower, pgh_label="insert")
+    assert created.pgh_context.metadata["partner"] == "acme"
 
 
 def test_repayment_errors(api, partner_loan):

@@ -63,6 +63,16 @@ def test_fetch_keeps_order_and_locks_with_a_suffix(loan):
     assert Loan.objects.get(pk=loan.pk).purpose == "changed through a fetched instance"
 
 
+def test_fetch_brings_a_related_row_in_the_same_statement(loan, django_assert_num_queries):
+    where = '"loans_loan"."id" = %s'
+    with django_assert_num_queries(1):
+        fetched = fetch_one(Loan, where, [loan.pk], related="product")
+        product = fetched.product  # set from the join: no second query
+    assert values(fetched) == values(Loan.objects.get(pk=loan.pk))
+    assert type(product) is LoanProduct and values(product) == values(LoanProduct.objects.get(pk=loan.product_id))
+    assert fetch_one(Loan, where, [0], related="product") is None
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_statement_without_flush_commits_and_never_weakens_a_transaction():
     partner = Partner.objects.create(code="acme", name="Acme")
