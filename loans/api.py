@@ -22,7 +22,7 @@ from lender.db import fetch_one
 from lender.errors import InvalidInput
 from lender.history import history_context
 from lender.money import FEN, RATE_QUANTUM
-from loans import allocation, selectors, services
+from loans import allocation, services
 from loans.models import BorrowerKind, Loan, LoanProduct, RepaymentMethod, rate_limit_parse
 from loans.services import partners
 
@@ -519,16 +519,15 @@ class RepaymentCreateApi(PartnerApi):
         return Response(body, status=status_code)
 
     def _record(self, reference, payload):
-        # Only the id: the service locks and reads the loan itself.
-        loan_id = selectors.loan_id_of_partner(reference=reference, partner_id=self.partner.pk)
-        if loan_id is None:
+        # Found and locked in one statement; the service records in this transaction.
+        loan = services.loan_lock_of_partner(reference=reference, partner_id=self.partner.pk)
+        if loan is None:
             raise Http404
         data = RepaymentIn(data=payload)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        # In the view's transaction, which also stores the answer to replay: no savepoint needed.
         repayment, created = services.repayment_record_in_transaction(
-            loan_id=loan_id, amount=v["amount"], paid_on=v["paid_on"],
+            loan=loan, amount=v["amount"], paid_on=v["paid_on"],
             external_reference=f"{self.partner.code}:{v['payment_reference']}", channel=self.partner.code,
         )  # fmt: skip
         body = _repayment_out(repayment, v["payment_reference"])

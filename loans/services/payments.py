@@ -321,23 +321,28 @@ def repayment_record(
     InvalidInput (bad amount or date, overpayment, a reference reused for another payment) and
     StateError (a loan that is not active or overdue); nothing is written then.
     """
-    return repayment_record_in_transaction(loan_id=loan_id, amount=amount, paid_on=paid_on,
+    return repayment_record_in_transaction(loan=_lock(loan_id), amount=amount, paid_on=paid_on,
                                            external_reference=external_reference, by=by, channel=channel)  # fmt: skip
+
+
+def loan_lock_of_partner(*, reference: str, partner_id: int) -> Loan | None:
+    """The partner's loan with this reference, locked until the transaction ends; None if it has none."""
+    return fetch_one(Loan, '"reference" = %s AND "partner_id" = %s', [reference, partner_id], suffix=" FOR UPDATE")
 
 
 def repayment_record_in_transaction(
     *,
-    loan_id: int,
+    loan: Loan,
     amount: Decimal,
     paid_on: date,
     external_reference: str,
     by=None,
     channel: str = "",
 ) -> tuple[Repayment, bool]:
-    """repayment_record, in the caller's transaction.atomic: no savepoint (two round trips) of its own.
+    """repayment_record for a loan the caller locked, in the caller's transaction.atomic.
 
-    For a caller that writes more in the same transaction (the API stores its answer to replay)
-    and lets any error roll the whole transaction back.
+    No savepoint (two round trips) of its own: for a caller that writes more in the same
+    transaction (the API stores its answer to replay) and lets any error roll it all back.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("repayment_record_in_transaction runs inside transaction.atomic")
@@ -345,11 +350,10 @@ def repayment_record_in_transaction(
     reference = (external_reference or "").strip()
     if not reference:
         raise InvalidInput("A repayment needs the payment's external reference.", field="external_reference")
-    loan = _lock(loan_id)
     existing_id, is_latest = _reference_and_latest(reference, loan.pk, paid_on)
     if existing_id is not None:
         existing = fetch_one(Repayment, '"id" = %s', [existing_id])
-        if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
+        if not _same_request(existing, loan_id=loan.pk, amount=amount, paid_on=paid_on):
             raise InvalidInput(
                 f"The reference {reference} was already used for a different repayment.", field="external_reference"
             )
@@ -380,7 +384,7 @@ def repayment_record_in_transaction(
     with history_context(user=_user_id(by)):  # the repayment's own row history too
         if not insert(repayment, unless_exists="external_reference"):  # another loan's request holds it
             existing = Repayment.objects.get(external_reference=reference)
-            if not _same_request(existing, loan_id=loan_id, amount=amount, paid_on=paid_on):
+            if not _same_request(existing, loan_id=loan.pk, amount=amount, paid_on=paid_on):
                 raise InvalidInput(
                     f"The reference {reference} was already used for a different repayment.",
                     field="external_reference",
