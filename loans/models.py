@@ -802,6 +802,9 @@ class PartnerApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = "API key"
+
     def __str__(self) -> str:
         return f"{self.partner.code}:{self.prefix}"
 
@@ -829,6 +832,9 @@ class ApiCallLog(models.Model):
     status = models.PositiveSmallIntegerField()
     latency_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name, verbose_name_plural = "API call", "API call log"
 
 
 class WebhookEndpoint(models.Model):
@@ -863,5 +869,6 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         constraints = [models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_event_endpoint")]
         indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due")]
