@@ -18,18 +18,60 @@ from contextvars import ContextVar
 import pghistory
 from django.db import connection
 from pghistory import config
-from pghistory.runtime import _tracker
+from pghistory.runtime import _is_transaction_errored, _tracker
 
-_current: ContextVar[tuple[str, dict] | None] = ContextVar("history_context", default=None)
-SET = "SELECT set_config('pghistory.context_id', {0}, true), set_config('pghistory.context_metadata', {0}, true); "
+SET = "SELECT set_config('pghistory.context_id', {0}, true), set_config('pghistory.context_metadata', {0}, true)"
+
+
+class _FirstStatement:
+    """An execute wrapper that sets the context in the same round trip as the first statement."""
+
+    def __init__(self, context_id: str, metadata: dict):
+        self.values: list | None = None
+        self.update(context_id, metadata)
+
+    def update(self, context_id: str, metadata: dict) -> None:
+        self.values = [context_id, json.dumps(metadata, cls=config.json_encoder())]
+
+    @property
+    def pending(self) -> bool:
+        return self.values is not None
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.values is None:
+            return execute(sql, params, many, context)
+        values, self.values = self.values, None
+        cursor = context["cursor"]
+        if many or params is None or not isinstance(sql, str) or getattr(cursor, "name", None):
+            # A statement that cannot share the round trip (no parameters to extend, several
+            # parameter sets, a named cursor, a composed query): the settings go on their own.
+            if not _is_transaction_errored(cursor):
+                with context["connection"].cursor() as own:
+                    own.execute(SET.format("%s"), values)
+            return execute(sql, params, many, context)
+        if isinstance(params, dict):
+            names = {"pgh_context_id": values[0], "pgh_context_metadata": values[1]}
+            prefix = SET.replace("{0}", "%(pgh_context_id)s", 1).replace("{0}", "%(pgh_context_metadata)s", 1)
+            result = execute(f"{prefix}; {sql}", {**params, **names}, many, context)
+        else:
+            result = execute(f"{SET.format('%s')}; {sql}", [*values, *params], many, context)
+        while result is not None and result.nextset():  # on to the statement's own result
+            pass
+        return result
+
+
+# The innermost context of this thread: its id, merged metadata and the wrapper that sends them.
+_current: ContextVar[tuple[str, dict, _FirstStatement] | None] = ContextVar("history_context", default=None)
 
 
 @contextlib.contextmanager
 def history_context(**metadata):
     """Attach `metadata` (merged into any enclosing context) to the tracked rows written inside.
 
-    None values say nothing (no acting user) and are left out; a context that adds nothing new to
-    the enclosing one costs nothing, and one inside which nothing runs sends nothing.
+    None values say nothing (no acting user) and are left out. A context always sets its own
+    settings when it is the outermost one, so nothing of an earlier context in the same
+    transaction carries over; a nested one that adds nothing new costs nothing, and one that adds
+    metadata before the enclosing one has sent anything joins that one's round trip.
     """
     metadata = {key: value for key, value in metadata.items() if value is not None}
     if hasattr(_tracker, "value") or not connection.in_atomic_block:
@@ -37,38 +79,30 @@ def history_context(**metadata):
             yield
         return
     outer = _current.get()
-    context_id, merged = (outer[0], {**outer[1], **metadata}) if outer else (str(uuid.uuid4()), metadata)
-    token = _current.set((context_id, merged))
-    try:
-        if merged == (outer[1] if outer else {}):
+    if outer is None:
+        context_id, merged = str(uuid.uuid4()), metadata
+    else:
+        context_id, merged = outer[0], {**outer[1], **metadata}
+    if outer is not None and merged == outer[1]:
+        token = _current.set(outer)
+        try:
             yield
-        else:
-            with connection.execute_wrapper(_FirstStatement(context_id, merged)):
-                yield
+        finally:
+            _current.reset(token)
+        return
+    if outer is not None and outer[2].pending:  # nothing sent yet: send the merged settings instead
+        outer[2].update(context_id, merged)
+        token = _current.set((context_id, merged, outer[2]))
+        try:
+            yield
+        finally:
+            _current.reset(token)
+        return
+    wrapper = _FirstStatement(context_id, merged)
+    token = _current.set((context_id, merged, wrapper))
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield
     finally:
         # The settings stay until the transaction ends: later writes in it keep the merged context.
         _current.reset(token)
-
-
-class _FirstStatement:
-    """An execute wrapper that sets the context in the same round trip as the first statement."""
-
-    def __init__(self, context_id: str, metadata: dict):
-        self.values = [context_id, json.dumps(metadata, cls=config.json_encoder())]
-
-    def __call__(self, execute, sql, params, many, context):
-        if self.values is None:
-            return execute(sql, params, many, context)
-        values, self.values = self.values, None
-        if many or params is None:  # cannot share the statement: send the settings on their own
-            context["cursor"].execute(SET.format("%s")[:-2], values)
-            return execute(sql, params, many, context)
-        if isinstance(params, dict):
-            names = {"pgh_context_id": values[0], "pgh_context_metadata": values[1]}
-            prefix = SET.replace("{0}", "%(pgh_context_id)s", 1).replace("{0}", "%(pgh_context_metadata)s", 1)
-            result = execute(prefix + sql, {**params, **names}, many, context)
-        else:
-            result = execute(SET.format("%s") + sql, [*values, *params], many, context)
-        while result is not None and result.nextset():  # on to the statement's own result
-            pass
-        return result

@@ -66,3 +66,31 @@ def test_inside_a_tracked_request_it_joins_pghistory_context(product_admin):
         services.borrower_update(borrower_id=borrower.pk, by=product_admin, monthly_income=Decimal("9000.00"))
     last = events(Borrower, borrower)[-1]
     assert last.pgh_context.metadata == {"url": "/loans/1", "user": product_admin.pk}
+
+
+def test_a_nested_context_entered_before_anything_ran_keeps_its_metadata():
+    product = ProductFactory()
+    with transaction.atomic(), history_context(partner="acme"):
+        with history_context(user=7):
+            LoanProduct.objects.filter(pk=product.pk).update(name="Nested")  # list parameters
+    assert events(LoanProduct, product)[-1].pgh_context.metadata == {"partner": "acme", "user": 7}
+
+
+def test_nothing_of_an_earlier_context_carries_into_a_later_one():
+    product = ProductFactory()
+    with transaction.atomic():
+        with history_context(user=5):
+            LoanProduct.objects.filter(pk=product.pk).update(name="First")
+        with history_context(user=None):
+            LoanProduct.objects.filter(pk=product.pk).update(name="Second")
+    first, second = events(LoanProduct, product)[-2:]
+    assert first.pgh_context.metadata == {"user": 5}
+    assert second.pgh_context.metadata == {} and second.pgh_context_id != first.pgh_context_id
+
+
+def test_a_first_statement_on_a_named_cursor_sends_the_context_on_its_own():
+    product = ProductFactory()
+    with transaction.atomic(), history_context(user=8):
+        assert product.pk in [p.pk for p in LoanProduct.objects.iterator(chunk_size=10)]  # a server-side cursor
+        LoanProduct.objects.filter(pk=product.pk).update(name="After iterator")
+    assert events(LoanProduct, product)[-1].pgh_context.metadata == {"user": 8}
