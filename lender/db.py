@@ -34,6 +34,9 @@ def _select(model, where: str, suffix: str, related: str | None) -> tuple[str, t
     if related:
         field = model._meta.get_field(related)
         target = field.related_model
+        # An inner join without aliases, locking both rows under FOR UPDATE: say so rather than surprise.
+        if field.null or target is model or "FOR UPDATE" in suffix.upper():
+            raise ValueError(f"fetch(related={related!r}) takes a non-null key to another model, without a lock")
         parts.append((target, *_columns(target)))
         source += (f" JOIN {quote(target._meta.db_table)} ON {quote(target._meta.db_table)}."
                    f"{quote(field.target_field.column)} = {quote(model._meta.db_table)}.{quote(field.column)}")  # fmt: skip

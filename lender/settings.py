@@ -189,6 +189,7 @@ CELERY_TASK_QUEUES = [Queue("celery"), Queue("decisions"), Queue("notifications"
 # Separate queues so a long nightly sweep never delays an application's decision.
 CELERY_TASK_ROUTES = {
     "loans.tasks.loan_decide_task": {"queue": "decisions"},
+    "loans.tasks.application_decide_pending_task": {"queue": "decisions"},
     "risk.tasks.*": {"queue": "decisions"},
     "collection.tasks.sweep_*": {"queue": "batch"},
     "collection.tasks.reminders_plan_task": {"queue": "batch"},

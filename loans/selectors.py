@@ -16,3 +16,12 @@ def loan_payoff_quote(*, loan: Loan, on: date) -> allocation.Payoff:
     from loans.services import loan_state
 
     return allocation.payoff(loan_state(loan), on)
+
+
+def applications_undecided(*, submitted_before) -> list[int]:
+    """Ids of applications still `submitted` (no decision ran) since before the given time, oldest first."""
+    return list(
+        Loan.objects.filter(status=LoanStatus.SUBMITTED, submitted_at__lt=submitted_before, decision__isnull=True)
+        .order_by("submitted_at", "pk")
+        .values_list("pk", flat=True)[:1000]
+    )

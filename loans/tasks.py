@@ -9,6 +9,21 @@ def loan_decide_task(loan_id: int) -> None:
 
 
 @shared_task(acks_late=True)
+def application_decide_pending_task() -> int:
+    """Queue the decision of every application left undecided for five minutes (a lost task)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loans import selectors
+
+    ids = selectors.applications_undecided(submitted_before=timezone.now() - timedelta(minutes=5))
+    for loan_id in ids:
+        loan_decide_task.delay(loan_id)  # a no-op for one decided meanwhile
+    return len(ids)
+
+
+@shared_task(acks_late=True)
 def review_assign_task() -> int:
     from loans.services import review
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 import django_fsm as fsm
 from django.core.exceptions import ValidationError
@@ -232,7 +233,9 @@ def loan_submit(
     if decide:
         from loans.tasks import loan_decide_task
 
-        loan_decide_task.delay_on_commit(loan.pk)
+        # Robust: a broker out of reach must not fail a committed application; the beat task
+        # application_decide_pending_task queues any application left undecided.
+        transaction.on_commit(partial(loan_decide_task.delay, loan.pk), robust=True)
     return loan
 
 

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -208,10 +209,19 @@ def webhook_emit(*, loan: Loan, event_type: str, data: dict) -> None:
     rows = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(endpoint=e, event_id=event_id, event_type=event_type, payload=payload) for e in endpoints
     )
+    _queue_after_commit(row.pk for row in rows)
+
+
+def _queue_after_commit(delivery_ids) -> None:
+    """Send each delivery as soon as the transaction commits.
+
+    Robust: a broker that cannot be reached then must not turn a committed repayment into an error
+    for its caller; the rows are pending, and the dispatcher on beat sends them.
+    """
     from loans.tasks import webhook_deliver_task
 
-    for row in rows:
-        webhook_deliver_task.delay_on_commit(row.pk)
+    for delivery_id in delivery_ids:
+        transaction.on_commit(partial(webhook_deliver_task.delay, delivery_id), robust=True)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -242,7 +252,8 @@ def webhook_deliver(*, delivery_id: int) -> str:
     a dispatcher that queues it twice, or a re-delivered task, sends nothing twice).
     """
     delivery = (
-        WebhookDelivery.objects.select_for_update(skip_locked=True).select_related("endpoint")
+        # of=self: the endpoint row stays free for its other deliveries and for deactivation.
+        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("endpoint")
         .filter(pk=delivery_id).first()
     )  # fmt: skip
     now = timezone.now()
@@ -291,9 +302,5 @@ def webhook_resend(*, delivery_ids: list[int], by) -> int:
         delivery.status, delivery.attempts, delivery.next_attempt_at = WebhookDeliveryStatus.PENDING, 0, now
         delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
         audit(target=delivery, action="webhook.resend", actor=by, message=f"Resent after: {delivery.last_error}")
-    if rows:
-        from loans.tasks import webhook_deliver_task
-
-        for delivery in rows:
-            webhook_deliver_task.delay_on_commit(delivery.pk)
+    _queue_after_commit(delivery.pk for delivery in rows)
     return len(rows)

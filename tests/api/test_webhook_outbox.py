@@ -134,3 +134,38 @@ def test_a_sweep_event_reaches_the_partner_through_the_dispatcher_and_a_real_wor
     assert headers["X-Lender-Delivery"] == delivery.event_id
     assert headers["X-Lender-Signature"] == "sha256=" + partners.signature(secret, headers["X-Lender-Timestamp"], body)
     assert len([h for h, _ in handler.received if h["X-Lender-Delivery"] == delivery.event_id]) == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_broker_outage_after_the_commit_neither_fails_the_repayment_nor_loses_the_event(
+    partner, partner_loan, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+    from rest_framework.test import APIClient
+
+    from loans.models import IdempotencyRecord, Repayment
+    from loans.tasks import webhook_deliver_task
+
+    partners.webhook_register(partner=partner, url="http://127.0.0.1:9/hook")
+    _, raw = partners.partner_key_create(partner_id=partner.pk, scopes=["repay"])
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(webhook_deliver_task, "delay", broker_down)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    def post():
+        return client.post(f"/api/v1/loans/{partner_loan.reference}/repayments",
+                           {"amount": "100.00", "paid_on": "2026-02-01", "payment_reference": "OUT-1"},
+                           format="json", HTTP_IDEMPOTENCY_KEY="outage-1")  # fmt: skip
+
+    first = post()
+    assert first.status_code == 201, first.content
+    assert Repayment.objects.filter(external_reference="acme:OUT-1").count() == 1
+    assert IdempotencyRecord.objects.get(key="outage-1").is_complete
+    again = post()
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    delivery = WebhookDelivery.objects.get(event_type="repayment.recorded")
+    assert delivery.status == "pending" and delivery.pk in partners.webhook_deliveries_due()  # the dispatcher's

@@ -207,3 +207,20 @@ def test_without_a_model_approval_records_no_score(db, submit, credit_manager):
     loan_services.loan_refer(loan_id=loan.pk)
     loan_services.loan_approve(loan_id=loan.pk, by=credit_manager)
     assert not CreditScore.objects.exists()
+
+
+def test_an_application_whose_decision_task_was_lost_is_decided_by_the_beat_task(active_model, submit, policy):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loans.models import Loan
+    from loans.tasks import application_decide_pending_task
+
+    product = ProductFactory()
+    policy(product)
+    lost, fresh = submit(product=product), submit(product=product, borrower=BorrowerFactory())
+    Loan.objects.filter(pk=lost.pk).update(submitted_at=timezone.now() - timedelta(minutes=6))
+    assert application_decide_pending_task() == 1  # tasks run inline in unit tests
+    assert Decision.objects.filter(loan=lost).exists() and not Decision.objects.filter(loan=fresh).exists()
+    assert application_decide_pending_task() == 0
