@@ -502,17 +502,12 @@ class RepaymentCreateApi(PartnerApi):
             response = Response(record.response_body, status=record.response_status, content_type=content_type)
             response["Idempotent-Replayed"] = "true"
             return response
-        committed = []
         try:
             # The repayment and the answer to replay, committed together.
             with transaction.atomic(), history_context(partner=self.partner.code, url=request.path):
-                transaction.on_commit(lambda: committed.append(True))  # runs before any other callback
                 status_code, body = self._record(reference, request.data)
                 partners.idempotency_finish(record=record, status=status_code, body=body)
         except Exception as error:
-            if committed:  # a callback after the commit failed: the repayment and its answer stand
-                logger.exception("after-commit work of repayment %s failed", key)
-                return Response(body, status=status_code)
             from lender.api import problem_for
 
             problem = problem_for(error)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import partial
 
 import django_fsm as fsm
 from django.core.exceptions import ValidationError
@@ -235,7 +234,7 @@ def loan_submit(
 
         # Robust: a broker out of reach must not fail a committed application; the beat task
         # application_decide_pending_task queues any application left undecided.
-        transaction.on_commit(partial(loan_decide_task.delay, loan.pk), robust=True)
+        transaction.on_commit(lambda: loan_decide_task.delay(loan.pk), robust=True)
     return loan
 
 

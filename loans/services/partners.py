@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import timedelta
-from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -61,15 +60,21 @@ def partner_key_create(*, partner_id: int, scopes: list[str], by=None) -> tuple[
     return key, raw
 
 
+def _deactivate(rows, *, by, action: str, message) -> int:
+    """Lock the active rows, mark each inactive and audit it; how many there were."""
+    rows = list(rows.select_for_update().filter(is_active=True).order_by("pk"))
+    for row in rows:
+        row.is_active = False
+        row.save(update_fields=["is_active"])
+        audit(target=row, action=action, actor=by, message=message(row))
+    return len(rows)
+
+
 @transaction.atomic
 def partner_key_revoke(*, key_ids: list[int], by) -> int:
     """Deactivate keys at once (every later call with them is 401); audited. Returns how many."""
-    keys = list(PartnerApiKey.objects.select_for_update().filter(pk__in=key_ids, is_active=True).order_by("pk"))
-    for key in keys:
-        key.is_active = False
-        key.save(update_fields=["is_active"])
-        audit(target=key, action="api_key.revoke", actor=by, message=f"Key {key.prefix} of {key.partner_id} revoked.")
-    return len(keys)
+    return _deactivate(PartnerApiKey.objects.filter(pk__in=key_ids), by=by, action="api_key.revoke",
+                       message=lambda key: f"Key {key.prefix} of {key.partner_id} revoked.")  # fmt: skip
 
 
 def partner_key_authenticate(raw: str) -> PartnerApiKey | None:
@@ -187,14 +192,8 @@ def webhook_register(*, partner: Partner, url: str) -> tuple[WebhookEndpoint, st
 @transaction.atomic
 def webhook_endpoint_deactivate(*, endpoint_ids: list[int], by) -> int:
     """Stop queuing events for these endpoints (pending deliveries still go out); audited."""
-    endpoints = list(
-        WebhookEndpoint.objects.select_for_update().filter(pk__in=endpoint_ids, is_active=True).order_by("pk")
-    )
-    for endpoint in endpoints:
-        endpoint.is_active = False
-        endpoint.save(update_fields=["is_active"])
-        audit(target=endpoint, action="webhook.deactivate", actor=by, message=endpoint.url)
-    return len(endpoints)
+    return _deactivate(WebhookEndpoint.objects.filter(pk__in=endpoint_ids), by=by, action="webhook.deactivate",
+                       message=lambda endpoint: endpoint.url)  # fmt: skip
 
 
 def webhook_emit(*, loan: Loan, event_type: str, data: dict) -> None:
@@ -221,7 +220,8 @@ def _queue_after_commit(delivery_ids) -> None:
     from loans.tasks import webhook_deliver_task
 
     for delivery_id in delivery_ids:
-        transaction.on_commit(partial(webhook_deliver_task.delay, delivery_id), robust=True)
+        # A lambda, not functools.partial: Django names a failed robust callback by its __qualname__.
+        transaction.on_commit(lambda delivery_id=delivery_id: webhook_deliver_task.delay(delivery_id), robust=True)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

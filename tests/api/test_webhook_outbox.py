@@ -169,3 +169,27 @@ def test_a_broker_outage_after_the_commit_neither_fails_the_repayment_nor_loses_
     assert again.status_code == 201 and again["Idempotent-Replayed"] == "true" and again.json() == first.json()
     delivery = WebhookDelivery.objects.get(event_type="repayment.recorded")
     assert delivery.status == "pending" and delivery.pk in partners.webhook_deliveries_due()  # the dispatcher's
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_broker_outage_after_the_commit_does_not_fail_an_application(partner, product, monkeypatch):
+    from kombu.exceptions import OperationalError
+    from rest_framework.test import APIClient
+
+    from loans.tasks import loan_decide_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(loan_decide_task, "delay", broker_down)
+    _, raw = partners.partner_key_create(partner_id=partner.pk, scopes=["apply"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    created = client.post("/api/v1/applications", {
+        "product": "cash-12", "amount": "20000.00", "term_months": 12, "method": "equal_installment",
+        "borrower": {"kind": "individual", "full_name": "张三", "id_number": "110101199001011237",
+                     "phone": "13800138000"},
+    }, format="json")  # fmt: skip
+    assert created.status_code == 201, created.content
+    # Left submitted for the beat task that decides applications whose task was lost.
+    assert Loan.objects.get(reference=created.json()["reference"]).status == LoanStatus.SUBMITTED
